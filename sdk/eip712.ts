@@ -1,0 +1,204 @@
+/**
+ * EIP-712 typed data of Concord: the domain, the four order types and the task-level messages.
+ * Mirrors `contracts/libraries/OrderLib.sol` field for field; every daemon, test and CLI imports this module.
+ */
+import { AbiCoder, Signature, TypedDataDomain, TypedDataEncoder, keccak256, solidityPackedKeccak256 } from "ethers";
+import type { Signer } from "ethers";
+
+export const DOMAIN_NAME = "Concord";
+export const DOMAIN_VERSION = "1";
+
+export function domain(chainId: bigint | number, verifyingContract: string): TypedDataDomain {
+  return { name: DOMAIN_NAME, version: DOMAIN_VERSION, chainId, verifyingContract };
+}
+
+const common = [
+  { name: "expiry", type: "uint256" },
+  { name: "nonce", type: "uint256" },
+  { name: "salt", type: "bytes32" },
+];
+
+export const ORDER_TYPES = {
+  AppOrder: [
+    { name: "app", type: "uint256" },
+    { name: "appprice", type: "uint256" },
+    { name: "volume", type: "uint256" },
+    { name: "tag", type: "bytes32" },
+    { name: "datasetrestrict", type: "uint256" },
+    { name: "workerpoolrestrict", type: "uint256" },
+    { name: "requesterrestrict", type: "address" },
+    ...common,
+  ],
+  DatasetOrder: [
+    { name: "dataset", type: "uint256" },
+    { name: "datasetprice", type: "uint256" },
+    { name: "volume", type: "uint256" },
+    { name: "tag", type: "bytes32" },
+    { name: "apprestrict", type: "uint256" },
+    { name: "workerpoolrestrict", type: "uint256" },
+    { name: "requesterrestrict", type: "address" },
+    ...common,
+  ],
+  WorkerpoolOrder: [
+    { name: "workerpool", type: "uint256" },
+    { name: "workerpoolprice", type: "uint256" },
+    { name: "volume", type: "uint256" },
+    { name: "tag", type: "bytes32" },
+    { name: "category", type: "uint256" },
+    { name: "trust", type: "uint256" },
+    { name: "apprestrict", type: "uint256" },
+    { name: "datasetrestrict", type: "uint256" },
+    { name: "requesterrestrict", type: "address" },
+    ...common,
+  ],
+  RequestOrder: [
+    { name: "app", type: "uint256" },
+    { name: "appmaxprice", type: "uint256" },
+    { name: "dataset", type: "uint256" },
+    { name: "datasetmaxprice", type: "uint256" },
+    { name: "workerpool", type: "uint256" },
+    { name: "workerpoolmaxprice", type: "uint256" },
+    { name: "requester", type: "address" },
+    { name: "volume", type: "uint256" },
+    { name: "tag", type: "bytes32" },
+    { name: "category", type: "uint256" },
+    { name: "trust", type: "uint256" },
+    { name: "beneficiary", type: "address" },
+    { name: "callback", type: "address" },
+    { name: "params", type: "string" },
+    ...common,
+  ],
+} as const;
+
+export const MESSAGE_TYPES = {
+  Authorization: [
+    { name: "worker", type: "address" },
+    { name: "taskId", type: "bytes32" },
+  ],
+  Contribution: [
+    { name: "taskId", type: "bytes32" },
+    { name: "resultHash", type: "bytes32" },
+    { name: "resultSeal", type: "bytes32" },
+  ],
+  Reveal: [
+    { name: "taskId", type: "bytes32" },
+    { name: "resultDigest", type: "bytes32" },
+  ],
+} as const;
+
+export type OrderKind = keyof typeof ORDER_TYPES;
+export type MessageKind = keyof typeof MESSAGE_TYPES;
+
+type Common = { expiry: bigint; nonce: bigint; salt: string };
+export type AppOrder = Common & {
+  app: bigint;
+  appprice: bigint;
+  volume: bigint;
+  tag: string;
+  datasetrestrict: bigint;
+  workerpoolrestrict: bigint;
+  requesterrestrict: string;
+};
+export type DatasetOrder = Common & {
+  dataset: bigint;
+  datasetprice: bigint;
+  volume: bigint;
+  tag: string;
+  apprestrict: bigint;
+  workerpoolrestrict: bigint;
+  requesterrestrict: string;
+};
+export type WorkerpoolOrder = Common & {
+  workerpool: bigint;
+  workerpoolprice: bigint;
+  volume: bigint;
+  tag: string;
+  category: bigint;
+  trust: bigint;
+  apprestrict: bigint;
+  datasetrestrict: bigint;
+  requesterrestrict: string;
+};
+export type RequestOrder = Common & {
+  app: bigint;
+  appmaxprice: bigint;
+  dataset: bigint;
+  datasetmaxprice: bigint;
+  workerpool: bigint;
+  workerpoolmaxprice: bigint;
+  requester: string;
+  volume: bigint;
+  tag: string;
+  category: bigint;
+  trust: bigint;
+  beneficiary: string;
+  callback: string;
+  params: string;
+};
+export type OrderOf<K extends OrderKind> = K extends "AppOrder"
+  ? AppOrder
+  : K extends "DatasetOrder"
+    ? DatasetOrder
+    : K extends "WorkerpoolOrder"
+      ? WorkerpoolOrder
+      : RequestOrder;
+export type Signed<T> = T & { sign: string };
+
+function single<K extends string>(types: Record<K, readonly { name: string; type: string }[]>, kind: K) {
+  return { [kind]: types[kind].map((f) => ({ ...f })) } as Record<string, { name: string; type: string }[]>;
+}
+
+/** The EIP-712 digest an order's signer signs (what `hashXOrder` returns on chain). */
+export function hashOrder<K extends OrderKind>(d: TypedDataDomain, kind: K, order: OrderOf<K>): string {
+  return TypedDataEncoder.hash(d, single(ORDER_TYPES, kind), order);
+}
+
+/** Signs an order with any ethers signer (private key wallet, JSON-RPC account). */
+export async function signOrder<K extends OrderKind>(
+  signer: Signer,
+  d: TypedDataDomain,
+  kind: K,
+  order: OrderOf<K>,
+): Promise<Signed<OrderOf<K>>> {
+  const sign = await signer.signTypedData(d, single(ORDER_TYPES, kind), order);
+  return { ...order, sign };
+}
+
+/** Digest of a task-level message (authorization, relayed contribution or reveal). */
+export function hashMessage(d: TypedDataDomain, kind: MessageKind, message: Record<string, unknown>): string {
+  return TypedDataEncoder.hash(d, single(MESSAGE_TYPES, kind), message);
+}
+
+export async function signMessage(
+  signer: Signer,
+  d: TypedDataDomain,
+  kind: MessageKind,
+  message: Record<string, unknown>,
+): Promise<string> {
+  return Signature.from(await signer.signTypedData(d, single(MESSAGE_TYPES, kind), message)).serialized;
+}
+
+/** taskId = keccak256(dealId ‖ index). */
+export function taskId(dealId: string, index: bigint | number): string {
+  return solidityPackedKeccak256(["bytes32", "uint256"], [dealId, index]);
+}
+
+/** dealId of the n-th deal (deal ids are sequential from 1). */
+export function dealId(n: bigint | number): string {
+  return AbiCoder.defaultAbiCoder().encode(["uint256"], [n]);
+}
+
+/** resultHash = keccak256(taskId ‖ resultDigest): equal for every worker that computed the same result. */
+export function resultHash(task: string, resultDigest: string): string {
+  return solidityPackedKeccak256(["bytes32", "bytes32"], [task, resultDigest]);
+}
+
+/** resultSeal = keccak256(worker ‖ taskId ‖ resultDigest): binds a commit to the worker, so it cannot be copied. */
+export function resultSeal(worker: string, task: string, resultDigest: string): string {
+  return solidityPackedKeccak256(["address", "bytes32", "bytes32"], [worker, task, resultDigest]);
+}
+
+/** The digest of callback data: the consensus is on keccak256 of the bytes delivered to the callback. */
+export function callbackDigest(data: string | Uint8Array): string {
+  return keccak256(data);
+}

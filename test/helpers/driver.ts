@@ -1,0 +1,151 @@
+/**
+ * TaskDriver: walks a task through its stages (match, authorize, contribute, reveal, finalize, claim) with the
+ * fixture's actors, and names the time helpers by the deadline they reach.
+ */
+import { time } from "@nomicfoundation/hardhat-network-helpers";
+import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
+import { ContractTransactionResponse, id } from "ethers";
+import { Fixture, OrderOverrides, OrderSet, TIMEREF, signedOrders } from "./fixture";
+import { resultHash, resultSeal, signMessage, taskId as computeTaskId } from "../../sdk/eip712";
+
+export interface Matched {
+  dealId: string;
+  volume: bigint;
+  orders: OrderSet;
+  tx: ContractTransactionResponse;
+}
+
+/** A result digest for tests: keccak256 of a label. */
+export function digestOf(label: string): string {
+  return id(label);
+}
+
+export class TaskDriver {
+  constructor(readonly f: Fixture) {}
+
+  /** Signs four compatible orders and matches them (sent by `sender`, the requester by default). */
+  async match(o: OrderOverrides = {}, sender?: HardhatEthersSigner): Promise<Matched> {
+    const orders = await signedOrders(this.f, o);
+    return this.matchOrders(orders, sender);
+  }
+
+  async matchOrders(orders: OrderSet, sender?: HardhatEthersSigner): Promise<Matched> {
+    const hub = this.f.hub.connect(sender ?? this.f.requester);
+    const tx = await hub.matchOrders(orders.app, orders.dataset, orders.workerpool, orders.request);
+    const receipt = await tx.wait();
+    const event = receipt!.logs
+      .map((log) => {
+        try {
+          return hub.interface.parseLog(log);
+        } catch {
+          return null;
+        }
+      })
+      .find((e) => e?.name === "DealMatched");
+    return { dealId: event!.args.dealId, volume: event!.args.volume, orders, tx };
+  }
+
+  taskId(dealId: string, index: bigint | number = 0n): string {
+    return computeTaskId(dealId, index);
+  }
+
+  /** The scheduler's authorization for `worker` on a task. */
+  async authorize(worker: HardhatEthersSigner, taskId: string, scheduler = this.f.scheduler): Promise<string> {
+    return signMessage(scheduler, this.f.domain, "Authorization", { worker: worker.address, taskId });
+  }
+
+  commitment(worker: HardhatEthersSigner, taskId: string, digest: string) {
+    return { resultHash: resultHash(taskId, digest), resultSeal: resultSeal(worker.address, taskId, digest) };
+  }
+
+  async contribute(worker: HardhatEthersSigner, dealId: string, index: bigint | number, digest: string) {
+    const task = this.taskId(dealId, index);
+    const { resultHash: h, resultSeal: s } = this.commitment(worker, task, digest);
+    return this.f.hub.connect(worker).contribute(dealId, index, h, s, await this.authorize(worker, task));
+  }
+
+  async reveal(worker: HardhatEthersSigner, taskId: string, digest: string) {
+    return this.f.hub.connect(worker).reveal(taskId, digest);
+  }
+
+  async finalize(taskId: string, results = "0x", resultsCallback = "0x", overrides: { gasLimit?: bigint } = {}) {
+    return this.f.hub.connect(this.f.scheduler).finalize(taskId, results, resultsCallback, overrides);
+  }
+
+  /** A relayed contribution, signed by the worker. */
+  async relayedContribution(worker: HardhatEthersSigner, dealId: string, index: bigint | number, digest: string) {
+    const task = this.taskId(dealId, index);
+    const { resultHash: h, resultSeal: s } = this.commitment(worker, task, digest);
+    const signature = await signMessage(worker, this.f.domain, "Contribution", {
+      taskId: task,
+      resultHash: h,
+      resultSeal: s,
+    });
+    return { dealId, index, worker: worker.address, resultHash: h, resultSeal: s, signature };
+  }
+
+  /** A relayed reveal, signed by the worker. */
+  async relayedReveal(worker: HardhatEthersSigner, taskId: string, digest: string) {
+    const signature = await signMessage(worker, this.f.domain, "Reveal", { taskId, resultDigest: digest });
+    return { taskId, worker: worker.address, resultDigest: digest, signature };
+  }
+
+  async contributeAndFinalize(
+    worker: HardhatEthersSigner,
+    dealId: string,
+    index: bigint | number,
+    digest: string,
+    results = "0x",
+    resultsCallback = "0x",
+  ) {
+    const task = this.taskId(dealId, index);
+    return this.f.hub
+      .connect(worker)
+      .contributeAndFinalize(dealId, index, digest, results, resultsCallback, await this.authorize(worker, task));
+  }
+
+  /** Contributes with `workers[i]` each giving `digests[i]`, then reveals with those that agree with consensus. */
+  async runToConsensus(dealId: string, index: bigint | number, workers: HardhatEthersSigner[], digests: string[]) {
+    for (let i = 0; i < workers.length; i++) await this.contribute(workers[i], dealId, index, digests[i]);
+  }
+
+  // ---------------------------------------------------------------- time
+
+  async startTime(dealId: string): Promise<bigint> {
+    return (await this.f.hub.viewDeal(dealId)).startTime;
+  }
+
+  async contributionDeadline(dealId: string): Promise<bigint> {
+    return (await this.startTime(dealId)) + 7n * TIMEREF;
+  }
+
+  async finalDeadline(dealId: string): Promise<bigint> {
+    return (await this.startTime(dealId)) + 10n * TIMEREF;
+  }
+
+  async revealDeadline(taskId: string): Promise<bigint> {
+    return (await this.f.hub.viewTask(taskId)).revealDeadline;
+  }
+
+  /** Sets the next block's timestamp to `deadline + offset` (offset -1: the last second before it). */
+  async nextBlockAt(deadline: bigint, offset = 0n): Promise<void> {
+    await time.setNextBlockTimestamp(deadline + offset);
+  }
+
+  /** Mines a block at `deadline + offset`, so that views see that time. */
+  async advanceTo(deadline: bigint, offset = 0n): Promise<void> {
+    await time.increaseTo(deadline + offset);
+  }
+
+  async advanceToContributionDeadline(dealId: string, offset = 0n) {
+    await this.advanceTo(await this.contributionDeadline(dealId), offset);
+  }
+
+  async advanceToRevealDeadline(taskId: string, offset = 0n) {
+    await this.advanceTo(await this.revealDeadline(taskId), offset);
+  }
+
+  async advanceToFinalDeadline(dealId: string, offset = 0n) {
+    await this.advanceTo(await this.finalDeadline(dealId), offset);
+  }
+}
