@@ -50,3 +50,22 @@ contract GasMeterConsumer is IOracleConsumer {
         gasReceived = gasleft();
     }
 }
+
+/// @title Test consumer that tries to re-enter the Hub from its callback (the attempt must fail and be ignored).
+contract ReentrantConsumer is IOracleConsumer {
+    address public immutable hub;
+    bool public reentered;
+
+    error ReentrantConsumerRefused();
+
+    constructor(address hub_) {
+        hub = hub_;
+    }
+
+    function receiveResult(bytes32 id, bytes calldata) external {
+        // solhint-disable-next-line avoid-low-level-calls
+        (bool ok,) = hub.call(abi.encodeWithSignature("finalize(bytes32,bytes,bytes)", id, "", ""));
+        reentered = ok;
+        if (!ok) revert ReentrantConsumerRefused();
+    }
+}
