@@ -4,18 +4,31 @@
  * every change shows its gas diff in review.
  */
 import { expect } from "chai";
-import { ethers } from "hardhat";
-import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
+import { ethers, network } from "hardhat";
+import { loadFixture, clearSnapshots } from "@nomicfoundation/hardhat-network-helpers";
 import { readFileSync, writeFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
-import { ContractTransactionResponse, Signature, ZeroAddress, parseEther } from "ethers";
-import { deployFixture, Fixture, requestOrder, appOrder } from "../helpers/fixture";
+import { ContractTransactionResponse, Signature, parseEther } from "ethers";
+import { deployFixture, Fixture, requestOrder, appOrder, signedOrders } from "../helpers/fixture";
 import { TaskDriver, digestOf } from "../helpers/driver";
 import { callbackDigest } from "../../sdk/eip712";
 import { ResultStoreConsumer__factory } from "../../typechain-types";
 
 const SNAPSHOT = join(__dirname, "..", "..", "gas-snapshot.json");
 const UPDATE = process.env.UPDATE_GAS_SNAPSHOT === "1";
+
+/** Fixed salts: calldata gas depends on its bytes, so the snapshot needs orders that are the same on every run. */
+function fixed(label: string, request: Record<string, unknown> = {}) {
+  return {
+    app: { salt: ethers.id(`${label}/app`) },
+    dataset: { salt: ethers.id(`${label}/dataset`) },
+    workerpool: { salt: ethers.id(`${label}/workerpool`) },
+    request: { salt: ethers.id(`${label}/request`), ...request },
+  };
+}
+
+/** A fixed permit deadline, far in the future. */
+const PERMIT_DEADLINE = 2n ** 40n;
 
 async function gasOf(tx: Promise<ContractTransactionResponse> | ContractTransactionResponse): Promise<number> {
   const receipt = await (await tx).wait();
@@ -27,6 +40,13 @@ describe("gas snapshot", function () {
   let f: Fixture;
   let d: TaskDriver;
 
+  // Gas depends on calldata bytes, which depend on contract addresses (EIP-712 domain, signatures): start from
+  // genesis so that the addresses, hence the figures, are the same whichever test files ran before.
+  before(async function () {
+    await network.provider.request({ method: "hardhat_reset", params: [] });
+    await clearSnapshots();
+  });
+
   async function fresh() {
     f = await loadFixture(deployFixture);
     d = new TaskDriver(f);
@@ -34,7 +54,7 @@ describe("gas snapshot", function () {
 
   /** Runs one whole task of each kind; `label` names the scenario in the snapshot. */
   async function singleWorker(label: string, request: Record<string, unknown>, record: boolean) {
-    const m = await d.match({ request: { trust: 1n, ...request } });
+    const m = await d.match(fixed(`single ${label}`, { trust: 1n, ...request }));
     const match = await gasOf(m.tx);
     const caf = await gasOf(d.contributeAndFinalize(f.workers[0], m.dealId, 0, digestOf("r")));
     if (record) {
@@ -45,7 +65,7 @@ describe("gas snapshot", function () {
   }
 
   async function threeWorkers(label: string, request: Record<string, unknown>, record: boolean) {
-    const m = await d.match({ request: { trust: 3n, ...request } });
+    const m = await d.match(fixed(`three ${label}`, { trust: 3n, ...request }));
     const task = d.taskId(m.dealId, 0);
     const digest = digestOf("r");
     const contribute = [];
@@ -67,7 +87,7 @@ describe("gas snapshot", function () {
   }
 
   async function threeWorkersRelayed(label: string, request: Record<string, unknown>, record: boolean) {
-    const m = await d.match({ request: { trust: 3n, ...request } });
+    const m = await d.match(fixed(`relayed ${label}`, { trust: 3n, ...request }));
     const task = d.taskId(m.dealId, 0);
     const digest = digestOf("r");
     const workers = f.workers.slice(0, 3);
@@ -103,7 +123,7 @@ describe("gas snapshot", function () {
   it("finalize with a callback", async function () {
     await fresh();
     const consumer = await new ResultStoreConsumer__factory(f.owner).deploy(await f.hub.getAddress());
-    const m = await d.match({ request: { trust: 1n, callback: await consumer.getAddress() } });
+    const m = await d.match(fixed("callback", { trust: 1n, callback: await consumer.getAddress() }));
     const data = ethers.AbiCoder.defaultAbiCoder().encode(["string"], ["42"]);
     measured["contributeAndFinalize (with callback)"] = await gasOf(
       d.contributeAndFinalize(f.workers[0], m.dealId, 0, callbackDigest(data), "0x", data),
@@ -112,7 +132,7 @@ describe("gas snapshot", function () {
 
   it("claim, initialize, reopen", async function () {
     await fresh();
-    const m = await d.match({ request: { trust: 3n, volume: 4n } });
+    const m = await d.match(fixed("claim", { trust: 3n, volume: 4n }));
     measured["initialize"] = await gasOf(f.hub.connect(f.scheduler).initialize(m.dealId, 1));
     measured["initializeBatch (2 tasks)"] = await gasOf(f.hub.connect(f.scheduler).initializeBatch(m.dealId, [2, 3]));
     const digest = digestOf("r");
@@ -131,14 +151,14 @@ describe("gas snapshot", function () {
     measured["deposit"] = await gasOf(hub.deposit(parseEther("1")));
     measured["depositFor"] = await gasOf(hub.depositFor(f.workers[5].address, parseEther("1")));
     measured["withdraw"] = await gasOf(hub.withdraw(parseEther("1")));
-    const deadline = BigInt(Math.floor(Date.now() / 1000) + 3600 * 24 * 365);
+    const deadline = PERMIT_DEADLINE;
     const permit = await permitSignature(f, f.other.address, parseEther("1"), deadline);
     measured["depositWithPermit"] = await gasOf(hub.depositWithPermit(parseEther("1"), deadline, permit.v, permit.r, permit.s));
     measured["incrementOrderNonce"] = await gasOf(hub.incrementOrderNonce());
-    const req = requestOrder(f);
+    const req = requestOrder(f, { salt: ethers.id("presign/request") });
     measured["presignRequestOrder"] = await gasOf(f.hub.connect(f.requester).presignRequestOrder({ ...req, sign: "0x" }));
     measured["cancelRequestOrder"] = await gasOf(f.hub.connect(f.requester).cancelRequestOrder({ ...req, sign: "0x" }));
-    const app = appOrder(f);
+    const app = appOrder(f, { salt: ethers.id("presign/app") });
     measured["presignAppOrder"] = await gasOf(f.hub.connect(f.appOwner).presignAppOrder({ ...app, sign: "0x" }));
     measured["cancelAppOrder"] = await gasOf(f.hub.connect(f.appOwner).cancelAppOrder({ ...app, sign: "0x" }));
     measured["createCategory"] = await gasOf(f.hub.createCategory("XXL", 86400));
@@ -157,8 +177,8 @@ describe("gas snapshot", function () {
     const newcomer = f.other;
     const total = parseEther("13");
     const permit2 = await permitSignature(f, newcomer.address, total, deadline);
-    const orders = await (await import("../helpers/fixture")).signedOrders(f, {
-      request: { requester: newcomer.address, beneficiary: newcomer.address },
+    const orders = await signedOrders(f, {
+      ...fixed("depositAndMatch", { requester: newcomer.address, beneficiary: newcomer.address, nonce: 1n }),
       requesterSigner: newcomer,
     });
     measured["depositAndMatchOrders"] = await gasOf(
@@ -205,4 +225,3 @@ async function permitSignature(f: Fixture, ownerAddress: string, value: bigint, 
   );
   return Signature.from(sig);
 }
-void ZeroAddress;
