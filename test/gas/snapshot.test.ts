@@ -132,7 +132,7 @@ describe("gas snapshot", function () {
 
   it("claim, initialize, reopen", async function () {
     await fresh();
-    const m = await d.match(fixed("claim", { trust: 3n, volume: 4n }));
+    const m = await d.match(fixed("claim", { trust: 3n, volume: 5n }));
     measured["initialize"] = await gasOf(f.hub.connect(f.scheduler).initialize(m.dealId, 1));
     measured["initializeBatch (2 tasks)"] = await gasOf(f.hub.connect(f.scheduler).initializeBatch(m.dealId, [2, 3]));
     const digest = digestOf("r");
@@ -140,7 +140,8 @@ describe("gas snapshot", function () {
     await d.advanceToRevealDeadline(d.taskId(m.dealId, 1));
     measured["reopen (3 silent winners)"] = await gasOf(f.hub.connect(f.scheduler).reopen(d.taskId(m.dealId, 1)));
     await d.advanceToFinalDeadline(m.dealId);
-    measured["claim (never initialized)"] = await gasOf(f.hub.claim(m.dealId, 0));
+    measured["claim (never initialized, empty kitty)"] = await gasOf(f.hub.claim(m.dealId, 0));
+    measured["claim (never initialized)"] = await gasOf(f.hub.claim(m.dealId, 4));
     measured["claim (3 contributions)"] = await gasOf(f.hub.claim(m.dealId, 1));
     measured["claimDeal (2 remaining tasks)"] = await gasOf(f.hub.claimDeal(m.dealId));
   });
