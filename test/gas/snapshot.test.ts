@@ -124,10 +124,11 @@ describe("gas snapshot", function () {
     await fresh();
     const consumer = await new ResultStoreConsumer__factory(f.owner).deploy(await f.hub.getAddress());
     const m = await d.match(fixed("callback", { trust: 1n, callback: await consumer.getAddress() }));
-    const data = ethers.AbiCoder.defaultAbiCoder().encode(["string"], ["42"]);
+    const data = ethers.AbiCoder.defaultAbiCoder().encode(["uint256"], [42]);
     measured["contributeAndFinalize (with callback)"] = await gasOf(
       d.contributeAndFinalize(f.workers[0], m.dealId, 0, callbackDigest(data), "0x", data),
     );
+    expect(await consumer.received(), "the callback must have succeeded").to.equal(1n);
   });
 
   it("claim, initialize, reopen", async function () {
