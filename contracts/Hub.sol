@@ -376,12 +376,12 @@ contract Hub is IHub, Clerk {
         if (a.score < type(uint32).max) a.score += 1;
     }
 
-    /// @dev Returns the scheduler's stake and pays its share plus the kitty reward.
+    /// @dev Returns the scheduler's stake and pays its share plus the kitty reward (capped by that stake).
     function _payScheduler(Deal storage deal, uint256 share) private {
         address scheduler = deal.scheduler;
         uint256 stake = RewardLib.schedulerStake(deal.workerpoolPrice);
         if (stake != 0) _unlock(scheduler, stake);
-        uint256 kittyShare = RewardLib.kittyReward(_kitty, _kittyMin);
+        uint256 kittyShare = RewardLib.kittyReward(_kitty, _kittyMin, stake);
         if (kittyShare != 0) _kitty -= kittyShare;
         uint256 amount = share + kittyShare;
         if (amount != 0) _credit(scheduler, amount);
@@ -530,7 +530,8 @@ contract Hub is IHub, Clerk {
 
     /// @inheritdoc IHub
     function workerStakeOf(bytes32 dealId) external view returns (uint256) {
-        return _workerStake(_deals[dealId]);
+        Deal storage deal = _deals[dealId];
+        return deal.volume == 0 ? 0 : _workerStake(deal);
     }
 
     /// @inheritdoc IHub

@@ -168,6 +168,7 @@ interface IHub is IClerk, IOracle {
     function finalize(bytes32 taskId, bytes calldata results, bytes calldata resultsCallback) external;
 
     /// @notice Single-worker path (trust ≤ 1): commit, reveal and finalize in one transaction, by the worker.
+    /// @dev Keeps no contribution record (`contributorsOf` stays empty): the worker is in `ContributionRevealed`.
     function contributeAndFinalize(
         bytes32 dealId,
         uint256 index,
@@ -202,7 +203,7 @@ interface IHub is IClerk, IOracle {
     /// @notice A worker's reputation: +1 per won task, halved per lost stake.
     function scoreOf(address worker) external view returns (uint256);
 
-    /// @notice The stake each contribution to a deal locks.
+    /// @notice The stake each contribution to a deal locks (0 for an unknown deal).
     function workerStakeOf(bytes32 dealId) external view returns (uint256);
 
     /// @notice The stake the scheduler locks per task of a deal.

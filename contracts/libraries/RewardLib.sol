@@ -30,10 +30,13 @@ library RewardLib {
         toScheduler = workerpoolPrice - perWorker * winners;
     }
 
-    /// @notice The kitty reward: `min(kitty, max(kittyMin, kitty·KITTY_RATIO/100))`.
-    function kittyReward(uint256 kitty, uint256 kittyMin) internal pure returns (uint256) {
+    /// @notice The kitty reward: `min(kitty, max(kittyMin, kitty·KITTY_RATIO/100), schedulerStake)`.
+    /// @dev Capped by the stake the scheduler risked on the task: a scheduler that risked nothing (a free pool, e.g. a
+    /// self-dealt zero-price task) gets nothing, so the kitty cannot be drained for the price of gas.
+    function kittyReward(uint256 kitty, uint256 kittyMin, uint256 schedulerStake_) internal pure returns (uint256) {
         uint256 reward = (kitty * KITTY_RATIO) / 100;
         if (reward < kittyMin) reward = kittyMin;
-        return reward < kitty ? reward : kitty;
+        if (reward > kitty) reward = kitty;
+        return reward < schedulerStake_ ? reward : schedulerStake_;
     }
 }
