@@ -195,6 +195,7 @@ contract Hub is IHub, Clerk {
         for (uint256 i = 0; i < items.length; ++i) {
             RelayedReveal calldata item = items[i];
             TaskRecord storage task = _tasks[item.taskId];
+            _expectStatus(item.taskId, task.status, _bit(TaskStatus.REVEALING));
             bytes32 dealId = bytes32(uint256(task.deal));
             _onlyScheduler(_deals[dealId], dealId);
             bytes32 digest = _hashTypedDataV4(OrderLib.hashReveal(item.taskId, item.resultDigest));
