@@ -5,7 +5,6 @@ import "@nomicfoundation/hardhat-toolbox";
 
 /** The compiler is the pinned npm `solc` package: no download is ever needed (DESIGN §6). */
 const SOLC_VERSION = "0.8.28";
-const coverage = process.env.COVERAGE === "1";
 
 subtask(TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD, async (args: { solcVersion: string }, _hre, runSuper) => {
   if (args.solcVersion === SOLC_VERSION) {
@@ -31,8 +30,7 @@ const config: HardhatUserConfig = {
     },
   },
   networks: {
-    // Instrumented contracts (npm run coverage) exceed the 24 KB limit and use more gas; real runs keep both limits.
-    hardhat: coverage ? { allowUnlimitedContractSize: true, blockGasLimit: 1_000_000_000, gas: 1_000_000_000 } : {},
+    hardhat: {},
     localhost: { url: "http://127.0.0.1:8545" },
     custom: {
       url: process.env.CONCORD_RPC_URL ?? "http://127.0.0.1:8545",
