@@ -5,37 +5,17 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
-import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
-import { Signature, ZeroHash, parseEther } from "ethers";
-import { INITIAL_DEPOSIT, INITIAL_TOKENS, PRICES, deployFixture, Fixture, signedOrders } from "../helpers/fixture";
-
-/** An EIP-2612 permit of `value` tokens from `ownerAddress` to the hub (same idea as test/gas/snapshot.test.ts). */
-async function permitSignature(f: Fixture, ownerAddress: string, value: bigint, deadline: bigint) {
-  const owner = await ethers.getSigner(ownerAddress);
-  const nonce = await f.token.nonces(ownerAddress);
-  const { chainId } = await ethers.provider.getNetwork();
-  const sig = await owner.signTypedData(
-    { name: await f.token.name(), version: "1", chainId, verifyingContract: await f.token.getAddress() },
-    {
-      Permit: [
-        { name: "owner", type: "address" },
-        { name: "spender", type: "address" },
-        { name: "value", type: "uint256" },
-        { name: "nonce", type: "uint256" },
-        { name: "deadline", type: "uint256" },
-      ],
-    },
-    { owner: ownerAddress, spender: await f.hub.getAddress(), value, nonce, deadline },
-  );
-  return Signature.from(sig);
-}
-
-/** A signer the fixture never touched: it holds tokens (when minted here) but never approved the hub. */
-async function newcomer(f: Fixture, index = 15, tokens = INITIAL_TOKENS): Promise<HardhatEthersSigner> {
-  const signer = (await ethers.getSigners())[index];
-  if (tokens > 0n) await f.token.mint(signer.address, tokens);
-  return signer;
-}
+import { ZeroHash, parseEther } from "ethers";
+import {
+  INITIAL_DEPOSIT,
+  INITIAL_TOKENS,
+  PRICES,
+  deployFixture,
+  Fixture,
+  newcomer,
+  signedOrders,
+} from "../helpers/fixture";
+import { permitSignature } from "../helpers/permit";
 
 /** Every account that may hold escrow in these tests. */
 async function everyAccount(f: Fixture): Promise<string[]> {

@@ -7,7 +7,6 @@ import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import {
-  Signature,
   ZeroAddress,
   ZeroHash,
   concat,
@@ -24,6 +23,8 @@ import {
   INITIAL_TOKENS,
   PRICES,
   SCHEDULER_REWARD_RATIO,
+  SCHEDULER_STAKE,
+  TASK_PRICE,
   TIMEREF,
   WORKER_STAKE_RATIO,
   deployFixture,
@@ -31,10 +32,13 @@ import {
   OrderOverrides,
   OrderSet,
   datasetOrder,
+  newcomer,
   signedOrders,
   unsigned,
 } from "../helpers/fixture";
-import { dealId, hashOrder, signOrder } from "../../sdk/eip712";
+import { Kind, KINDS, article, expectMatchFails, expectMatchable, hashOf, match, signerOf } from "../helpers/orders";
+import { permitSignature } from "../helpers/permit";
+import { dealId, signOrder } from "../../sdk/eip712";
 import { WalletMock__factory } from "../../typechain-types";
 
 /** IClerk.OrderKind */
@@ -43,31 +47,8 @@ const Dataset = 1n;
 const Workerpool = 2n;
 const Request = 3n;
 
-const PRICE_PER_TASK = PRICES.app + PRICES.dataset + PRICES.workerpool; // 13 ether
-const STAKE_PER_TASK = (PRICES.workerpool * 30n) / 100n; // 3 ether
 const U96 = 2n ** 96n;
 const SECP256K1_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
-
-type Kind = "app" | "dataset" | "workerpool" | "request";
-const KINDS: Kind[] = ["app", "dataset", "workerpool", "request"];
-const article = (kind: Kind) => (kind === "app" ? "an app" : `a ${kind}`);
-
-function hashOf(f: Fixture, kind: Kind, o: OrderSet): string {
-  switch (kind) {
-    case "app":
-      return hashOrder(f.domain, "AppOrder", o.app);
-    case "dataset":
-      return hashOrder(f.domain, "DatasetOrder", o.dataset);
-    case "workerpool":
-      return hashOrder(f.domain, "WorkerpoolOrder", o.workerpool);
-    case "request":
-      return hashOrder(f.domain, "RequestOrder", o.request);
-  }
-}
-
-function signerOf(f: Fixture, kind: Kind): HardhatEthersSigner {
-  return { app: f.appOwner, dataset: f.datasetOwner, workerpool: f.poolOwner, request: f.requester }[kind];
-}
 
 /** Four compatible signed orders where `kind`'s order takes the `fields` overrides. */
 function orders(
@@ -106,52 +87,6 @@ function highS(sign: string): string {
   return concat([bytes.slice(0, 32), toBeHex(SECP256K1_N - s, 32), toBeHex(bytes[64] === 27 ? 28 : 27, 1)]);
 }
 
-function match(f: Fixture, o: OrderSet, sender?: HardhatEthersSigner) {
-  return f.hub.connect(sender ?? f.requester).matchOrders(o.app, o.dataset, o.workerpool, o.request);
-}
-
-async function expectMatchFails(f: Fixture, o: OrderSet, name: string, args: unknown[]) {
-  const [ok, reason] = await f.hub.canMatch(o.app, o.dataset, o.workerpool, o.request);
-  expect(ok, "canMatch ok").to.equal(false);
-  expect(reason, "canMatch reason").to.equal(f.hub.interface.encodeErrorResult(name, args));
-  await expect(match(f, o))
-    .to.be.revertedWithCustomError(f.hub, name)
-    .withArgs(...args);
-}
-
-async function expectMatchable(f: Fixture, o: OrderSet) {
-  const [ok, reason] = await f.hub.canMatch(o.app, o.dataset, o.workerpool, o.request);
-  expect(ok, "canMatch ok").to.equal(true);
-  expect(reason).to.equal("0x");
-}
-
-async function permitSignature(f: Fixture, ownerAddress: string, value: bigint, deadline: bigint) {
-  const owner = await ethers.getSigner(ownerAddress);
-  const nonce = await f.token.nonces(ownerAddress);
-  const { chainId } = await ethers.provider.getNetwork();
-  const sig = await owner.signTypedData(
-    { name: await f.token.name(), version: "1", chainId, verifyingContract: await f.token.getAddress() },
-    {
-      Permit: [
-        { name: "owner", type: "address" },
-        { name: "spender", type: "address" },
-        { name: "value", type: "uint256" },
-        { name: "nonce", type: "uint256" },
-        { name: "deadline", type: "uint256" },
-      ],
-    },
-    { owner: ownerAddress, spender: await f.hub.getAddress(), value, nonce, deadline },
-  );
-  return Signature.from(sig);
-}
-
-/** A signer the fixture never touched, holding tokens but no allowance and no escrow. */
-async function newcomer(f: Fixture, index = 15): Promise<HardhatEthersSigner> {
-  const signer = (await ethers.getSigners())[index];
-  await f.token.mint(signer.address, INITIAL_TOKENS);
-  return signer;
-}
-
 function tag(bits: bigint): string {
   return toBeHex(bits, 32);
 }
@@ -182,12 +117,12 @@ describe("Clerk matchOrders", function () {
       expect(deal.app).to.equal(f.appId);
       expect(deal.dataset).to.equal(f.datasetId);
       expect(await f.hub.accountOf(f.requester.address)).to.deep.equal([
-        INITIAL_DEPOSIT - PRICE_PER_TASK * 3n,
-        PRICE_PER_TASK * 3n,
+        INITIAL_DEPOSIT - TASK_PRICE * 3n,
+        TASK_PRICE * 3n,
       ]);
       expect(await f.hub.accountOf(f.scheduler.address)).to.deep.equal([
-        INITIAL_DEPOSIT - STAKE_PER_TASK * 3n,
-        STAKE_PER_TASK * 3n,
+        INITIAL_DEPOSIT - SCHEDULER_STAKE * 3n,
+        SCHEDULER_STAKE * 3n,
       ]);
       for (const kind of KINDS) expect(await f.hub.orderState(hashOf(f, kind, o))).to.deep.equal([3n, false, false]);
     });
@@ -244,7 +179,7 @@ describe("Clerk matchOrders", function () {
         PRICES.dataset,
         PRICES.workerpool,
       ]);
-      expect(await f.hub.frozenOf(f.requester.address)).to.equal(PRICE_PER_TASK);
+      expect(await f.hub.frozenOf(f.requester.address)).to.equal(TASK_PRICE);
     });
 
     it("lets anyone submit the match; the requester pays and the scheduler stakes", async function () {
@@ -252,8 +187,8 @@ describe("Clerk matchOrders", function () {
       const o = await signedOrders(f);
       await match(f, o, f.other);
       expect(await f.hub.accountOf(f.other.address)).to.deep.equal([0n, 0n]);
-      expect(await f.hub.frozenOf(f.requester.address)).to.equal(PRICE_PER_TASK);
-      expect(await f.hub.frozenOf(f.scheduler.address)).to.equal(STAKE_PER_TASK);
+      expect(await f.hub.frozenOf(f.requester.address)).to.equal(TASK_PRICE);
+      expect(await f.hub.frozenOf(f.scheduler.address)).to.equal(SCHEDULER_STAKE);
     });
 
     it("locks nothing for a free deal", async function () {
@@ -335,7 +270,7 @@ describe("Clerk matchOrders", function () {
       const o = await signedOrders(f, { request: { requester: walletAddress, beneficiary: walletAddress } });
       await expectMatchable(f, o);
       await match(f, o);
-      expect(await f.hub.accountOf(walletAddress)).to.deep.equal([INITIAL_DEPOSIT - PRICE_PER_TASK, PRICE_PER_TASK]);
+      expect(await f.hub.accountOf(walletAddress)).to.deep.equal([INITIAL_DEPOSIT - TASK_PRICE, TASK_PRICE]);
       expect((await f.hub.viewDeal(dealId(1))).requester).to.equal(walletAddress);
       // The wallet refuses a signature that is not its owner's.
       const forged = await signedOrders(f, {
@@ -365,8 +300,8 @@ describe("Clerk matchOrders", function () {
         });
         await expect(match(f, o)).to.emit(f.hub, "DealMatched");
         expect((await f.hub.viewDeal(dealId(1))).volume).to.equal(c.expected);
-        expect(await f.hub.frozenOf(f.requester.address)).to.equal(PRICE_PER_TASK * c.expected);
-        expect(await f.hub.frozenOf(f.scheduler.address)).to.equal(STAKE_PER_TASK * c.expected);
+        expect(await f.hub.frozenOf(f.requester.address)).to.equal(TASK_PRICE * c.expected);
+        expect(await f.hub.frozenOf(f.scheduler.address)).to.equal(SCHEDULER_STAKE * c.expected);
       });
     }
 
@@ -858,7 +793,7 @@ describe("Clerk matchOrders", function () {
       await expectMatchFails(f, o, "ClerkInsufficientBalance", [
         f.requester.address,
         INITIAL_DEPOSIT,
-        PRICE_PER_TASK * 8n,
+        TASK_PRICE * 8n,
       ]);
     });
 
@@ -866,7 +801,7 @@ describe("Clerk matchOrders", function () {
       const f = await loadFixture(deployFixture);
       await f.hub.connect(f.scheduler).withdraw(parseEther("98"));
       const o = await signedOrders(f);
-      await expectMatchFails(f, o, "ClerkInsufficientBalance", [f.scheduler.address, parseEther("2"), STAKE_PER_TASK]);
+      await expectMatchFails(f, o, "ClerkInsufficientBalance", [f.scheduler.address, parseEther("2"), SCHEDULER_STAKE]);
     });
 
     it("checks the requester's balance before the scheduler's", async function () {
@@ -876,7 +811,7 @@ describe("Clerk matchOrders", function () {
       await expectMatchFails(f, o, "ClerkInsufficientBalance", [
         f.requester.address,
         INITIAL_DEPOSIT,
-        PRICE_PER_TASK * 8n,
+        TASK_PRICE * 8n,
       ]);
     });
 
@@ -888,12 +823,12 @@ describe("Clerk matchOrders", function () {
       await expectMatchFails(f, o, "ClerkInsufficientBalance", [
         f.scheduler.address,
         INITIAL_DEPOSIT,
-        (PRICE_PER_TASK + STAKE_PER_TASK) * 7n,
+        (TASK_PRICE + SCHEDULER_STAKE) * 7n,
       ]);
       const ok = await signedOrders(f, { request: { ...asScheduler, volume: 6n }, requesterSigner: f.scheduler });
       await expectMatchable(f, ok);
       await match(f, ok, f.scheduler);
-      const locked = (PRICE_PER_TASK + STAKE_PER_TASK) * 6n;
+      const locked = (TASK_PRICE + SCHEDULER_STAKE) * 6n;
       expect(await f.hub.accountOf(f.scheduler.address)).to.deep.equal([INITIAL_DEPOSIT - locked, locked]);
     });
 
@@ -908,7 +843,7 @@ describe("Clerk matchOrders", function () {
     it("lets a newcomer deposit the exact total with a permit and match in one transaction", async function () {
       const f = await loadFixture(deployFixture);
       const buyer = await newcomer(f);
-      const total = PRICE_PER_TASK * 2n;
+      const total = TASK_PRICE * 2n;
       const deadline = BigInt(await time.latest()) + 3600n;
       const p = await permitSignature(f, buyer.address, total, deadline);
       const o = await signedOrders(f, {
@@ -938,8 +873,8 @@ describe("Clerk matchOrders", function () {
       await expect(tx).to.emit(f.hub, "DealMatched");
       await expect(tx).to.changeTokenBalances(f.token, [f.requester, f.hub], [0n, 0n]);
       expect(await f.hub.accountOf(f.requester.address)).to.deep.equal([
-        INITIAL_DEPOSIT - PRICE_PER_TASK,
-        PRICE_PER_TASK,
+        INITIAL_DEPOSIT - TASK_PRICE,
+        TASK_PRICE,
       ]);
     });
 
@@ -947,7 +882,7 @@ describe("Clerk matchOrders", function () {
       const f = await loadFixture(deployFixture);
       const buyer = await newcomer(f);
       const deadline = BigInt(await time.latest()) + 3600n;
-      const p = await permitSignature(f, buyer.address, PRICE_PER_TASK, deadline);
+      const p = await permitSignature(f, buyer.address, TASK_PRICE, deadline);
       const o = await signedOrders(f, {
         request: { requester: buyer.address, beneficiary: buyer.address, volume: 2n },
         requesterSigner: buyer,
@@ -955,10 +890,10 @@ describe("Clerk matchOrders", function () {
       await expect(
         f.hub
           .connect(buyer)
-          .depositAndMatchOrders(PRICE_PER_TASK, deadline, p.v, p.r, p.s, o.app, o.dataset, o.workerpool, o.request),
+          .depositAndMatchOrders(TASK_PRICE, deadline, p.v, p.r, p.s, o.app, o.dataset, o.workerpool, o.request),
       )
         .to.be.revertedWithCustomError(f.hub, "ClerkInsufficientBalance")
-        .withArgs(buyer.address, PRICE_PER_TASK, PRICE_PER_TASK * 2n);
+        .withArgs(buyer.address, TASK_PRICE, TASK_PRICE * 2n);
       expect(await f.hub.accountOf(buyer.address)).to.deep.equal([0n, 0n]);
       expect(await f.token.balanceOf(buyer.address)).to.equal(INITIAL_TOKENS);
       expect(await f.token.nonces(buyer.address)).to.equal(0n);

@@ -19,31 +19,10 @@ import {
   unsigned,
   workerpoolOrder,
 } from "../helpers/fixture";
+import { Kind, KINDS, article, expectMatchFails, expectMatchable, hashOf, match, signerOf } from "../helpers/orders";
 import { AppOrder, DatasetOrder, RequestOrder, WorkerpoolOrder, dealId, hashOrder, signOrder } from "../../sdk/eip712";
 
 const CANCELLED = 2n ** 128n - 1n;
-
-type Kind = "app" | "dataset" | "workerpool" | "request";
-const KINDS: Kind[] = ["app", "dataset", "workerpool", "request"];
-const article = (kind: Kind) => (kind === "app" ? "an app" : `a ${kind}`);
-
-function hashOf(f: Fixture, kind: Kind, o: OrderSet): string {
-  switch (kind) {
-    case "app":
-      return hashOrder(f.domain, "AppOrder", o.app);
-    case "dataset":
-      return hashOrder(f.domain, "DatasetOrder", o.dataset);
-    case "workerpool":
-      return hashOrder(f.domain, "WorkerpoolOrder", o.workerpool);
-    case "request":
-      return hashOrder(f.domain, "RequestOrder", o.request);
-  }
-}
-
-/** Who signs each kind of order in the fixture (the asset owner, or the requester). */
-function signerOf(f: Fixture, kind: Kind): HardhatEthersSigner {
-  return { app: f.appOwner, dataset: f.datasetOwner, workerpool: f.poolOwner, request: f.requester }[kind];
-}
 
 function presign(f: Fixture, kind: Kind, o: OrderSet, by: HardhatEthersSigner) {
   const hub = f.hub.connect(by);
@@ -76,26 +55,6 @@ function cancel(f: Fixture, kind: Kind, o: OrderSet, by: HardhatEthersSigner) {
 /** The same set with one order's signature removed. */
 function withoutSignature(o: OrderSet, kind: Kind): OrderSet {
   return { ...o, [kind]: unsigned(o[kind]) };
-}
-
-function match(f: Fixture, o: OrderSet, sender?: HardhatEthersSigner) {
-  return f.hub.connect(sender ?? f.requester).matchOrders(o.app, o.dataset, o.workerpool, o.request);
-}
-
-/** matchOrders reverts with `name(args)` and canMatch reports exactly that revert data. */
-async function expectMatchFails(f: Fixture, o: OrderSet, name: string, args: unknown[]) {
-  const [ok, reason] = await f.hub.canMatch(o.app, o.dataset, o.workerpool, o.request);
-  expect(ok).to.equal(false);
-  expect(reason).to.equal(f.hub.interface.encodeErrorResult(name, args));
-  await expect(match(f, o))
-    .to.be.revertedWithCustomError(f.hub, name)
-    .withArgs(...args);
-}
-
-async function expectMatchable(f: Fixture, o: OrderSet) {
-  const [ok, reason] = await f.hub.canMatch(o.app, o.dataset, o.workerpool, o.request);
-  expect(ok).to.equal(true);
-  expect(reason).to.equal("0x");
 }
 
 describe("Clerk orders", function () {

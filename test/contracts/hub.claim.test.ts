@@ -4,104 +4,26 @@
  * the task reached (never initialized, initialized, consensus without reveal, partial reveals, reopened).
  */
 import { expect } from "chai";
-import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
-import { ZeroHash, parseEther } from "ethers";
-import { INITIAL_DEPOSIT, OrderOverrides, PRICES, deployFixture, Fixture } from "../helpers/fixture";
-import { TaskDriver, digestOf } from "../helpers/driver";
+import { ZeroHash } from "ethers";
+import { Fixture, INITIAL_DEPOSIT, SCHEDULER_STAKE, TASK_PRICE, WORKER_STAKE } from "../helpers/fixture";
+import { TaskDriver, digestOf, setup } from "../helpers/driver";
+import { Change, expectMoves, ledger } from "../helpers/ledger";
+import { CLAIMABLE, Status } from "../helpers/status";
 import { dealId as dealIdOf } from "../../sdk/eip712";
 
 // ---------------------------------------------------------------------------------------------------------- helpers
 
-const E = parseEther;
-const UNSET = 0n;
-const ACTIVE = 1n;
-const REVEALING = 2n;
-const COMPLETED = 3n;
-const FAILED = 4n;
-/** `allowed` bitmap of claim: UNSET, ACTIVE or REVEALING. */
-const CLAIMABLE = (1n << UNSET) | (1n << ACTIVE) | (1n << REVEALING);
-const PRICE = PRICES.app + PRICES.dataset + PRICES.workerpool; // 13 ether
-const WORKER_STAKE = E("3");
-const SCHEDULER_STAKE = E("3");
-
-interface Entry {
-  balance: bigint;
-  frozen: bigint;
-}
-interface Ledger {
-  accounts: Record<string, Entry>;
-  kitty: bigint;
-  held: bigint;
-}
-type Change = Record<string, Partial<Entry>>;
-
-function parties(f: Fixture): Record<string, string> {
-  const p: Record<string, string> = {
-    requester: f.requester.address,
-    scheduler: f.scheduler.address,
-    appOwner: f.appOwner.address,
-    datasetOwner: f.datasetOwner.address,
-    poolOwner: f.poolOwner.address,
-    other: f.other.address,
-    owner: f.owner.address,
-  };
-  f.workers.forEach((w, i) => (p[`w${i}`] = w.address));
-  return p;
-}
-
-/** Every party's escrow account, the kitty and the hub's token holdings. */
-async function ledger(f: Fixture): Promise<Ledger> {
-  const accounts: Record<string, Entry> = {};
-  for (const [name, address] of Object.entries(parties(f))) {
-    const [balance, frozen] = await f.hub.accountOf(address);
-    accounts[name] = { balance, frozen };
-  }
-  return { accounts, kitty: await f.hub.kitty(), held: await f.token.balanceOf(await f.hub.getAddress()) };
-}
-
-/**
- * Asserts every party moved exactly by `change` (parties not listed did not move at all), the kitty by `kitty`,
- * no token left or entered the hub, and the hub still holds exactly every balance, every frozen amount and the kitty.
- */
-function expectMoves(before: Ledger, after: Ledger, change: Change, kitty = 0n) {
-  for (const name of Object.keys(change)) {
-    if (!(name in before.accounts)) throw new Error(`unknown party ${name}`);
-  }
-  const actual: Record<string, Entry> = {};
-  const expected: Record<string, Entry> = {};
-  for (const name of Object.keys(before.accounts)) {
-    actual[name] = {
-      balance: after.accounts[name].balance - before.accounts[name].balance,
-      frozen: after.accounts[name].frozen - before.accounts[name].frozen,
-    };
-    expected[name] = { balance: change[name]?.balance ?? 0n, frozen: change[name]?.frozen ?? 0n };
-  }
-  expect(actual).to.deep.equal(expected);
-  expect(after.kitty - before.kitty, "kitty change").to.equal(kitty);
-  expect(after.held, "tokens held by the hub").to.equal(before.held);
-  let total = after.kitty;
-  for (const e of Object.values(after.accounts)) total += e.balance + e.frozen;
-  expect(after.held, "hub solvency").to.equal(total);
-}
-
-async function setup() {
-  const f = await loadFixture(deployFixture);
-  return { f, d: new TaskDriver(f) };
-}
+const { UNSET, ACTIVE, REVEALING, COMPLETED, FAILED } = Status;
 
 /** The moves of one claimed default task: refund, seized scheduler stake, `unlocked` contributors' stakes back. */
 function claimMoves(unlocked: string[], tasks = 1n): Change {
   const change: Change = {
-    requester: { balance: tasks * PRICE, frozen: -tasks * PRICE },
+    requester: { balance: tasks * TASK_PRICE, frozen: -tasks * TASK_PRICE },
     scheduler: { frozen: -tasks * SCHEDULER_STAKE },
   };
   for (const w of unlocked) change[w] = { balance: WORKER_STAKE, frozen: -WORKER_STAKE };
   return change;
-}
-
-async function matchTrust(d: TaskDriver, trust: bigint, o: OrderOverrides = {}) {
-  return d.match({ ...o, request: { trust, ...o.request } });
 }
 
 async function contributeAll(d: TaskDriver, dealId: string, index: number, commits: [HardhatEthersSigner, string][]) {
@@ -114,9 +36,9 @@ describe("Hub.claim", function () {
   describe("refunds", function () {
     it("fails a never-initialized task: refunds the requester and seizes the scheduler's stake into the kitty", async function () {
       const { f, d } = await setup();
-      const m = await matchTrust(d, 3n);
+      const m = await d.matchTrust(3n);
       const taskId = d.taskId(m.dealId, 0);
-      expect(await f.hub.accountOf(f.requester.address)).to.deep.equal([INITIAL_DEPOSIT - PRICE, PRICE]);
+      expect(await f.hub.accountOf(f.requester.address)).to.deep.equal([INITIAL_DEPOSIT - TASK_PRICE, TASK_PRICE]);
       await d.advanceToFinalDeadline(m.dealId);
       const before = await ledger(f);
       await expect(f.hub.connect(f.other).claim(m.dealId, 0))
@@ -135,7 +57,7 @@ describe("Hub.claim", function () {
 
     it("fails an explicitly initialized task without contributions the same way", async function () {
       const { f, d } = await setup();
-      const m = await matchTrust(d, 3n);
+      const m = await d.matchTrust(3n);
       await f.hub.connect(f.scheduler).initialize(m.dealId, 0);
       await d.advanceToFinalDeadline(m.dealId);
       const before = await ledger(f);
@@ -145,7 +67,7 @@ describe("Hub.claim", function () {
 
     it("unlocks every contributor's stake on an initialized task without consensus", async function () {
       const { f, d } = await setup();
-      const m = await matchTrust(d, 3n);
+      const m = await d.matchTrust(3n);
       const [w0, w1] = f.workers;
       await contributeAll(d, m.dealId, 0, [
         [w0, digestOf("a")],
@@ -167,9 +89,9 @@ describe("Hub.claim", function () {
       const { f, d } = await setup();
       const [w0, w1, w2, w3] = f.workers;
       // w3 wins a task first, so that a score change would show.
-      const win = await matchTrust(d, 1n);
+      const win = await d.matchTrust(1n);
       await d.contributeAndFinalize(w3, win.dealId, 0, digestOf("win"));
-      const m = await matchTrust(d, 3n);
+      const m = await d.matchTrust(3n);
       const digest = digestOf("r");
       await contributeAll(d, m.dealId, 0, [
         [w0, digest],
@@ -191,7 +113,7 @@ describe("Hub.claim", function () {
     it("unlocks every stake on a task with partial reveals that the scheduler never finalized", async function () {
       const { f, d } = await setup();
       const [w0, w1, w2] = f.workers;
-      const m = await matchTrust(d, 3n);
+      const m = await d.matchTrust(3n);
       const digest = digestOf("r");
       await contributeAll(d, m.dealId, 0, [
         [w0, digest],
@@ -215,7 +137,7 @@ describe("Hub.claim", function () {
     it("unlocks the stakes of winners rejected by a reopen as well as later contributors", async function () {
       const { f, d } = await setup();
       const [w0, w1, w2, w3] = f.workers;
-      const m = await matchTrust(d, 3n);
+      const m = await d.matchTrust(3n);
       const taskId = d.taskId(m.dealId, 0);
       await contributeAll(d, m.dealId, 0, [
         [w0, digestOf("r")],
@@ -234,10 +156,13 @@ describe("Hub.claim", function () {
 
     it("leaves the other tasks of the deal frozen", async function () {
       const { f, d } = await setup();
-      const m = await matchTrust(d, 3n, { request: { volume: 3n } });
+      const m = await d.matchTrust(3n, { request: { volume: 3n } });
       await d.advanceToFinalDeadline(m.dealId);
       await f.hub.claim(m.dealId, 1);
-      expect(await f.hub.accountOf(f.requester.address)).to.deep.equal([INITIAL_DEPOSIT - 2n * PRICE, 2n * PRICE]);
+      expect(await f.hub.accountOf(f.requester.address)).to.deep.equal([
+        INITIAL_DEPOSIT - 2n * TASK_PRICE,
+        2n * TASK_PRICE,
+      ]);
       expect(await f.hub.frozenOf(f.scheduler.address)).to.equal(2n * SCHEDULER_STAKE);
       expect((await f.hub.viewTask(d.taskId(m.dealId, 0))).status).to.equal(UNSET);
       expect((await f.hub.viewTask(d.taskId(m.dealId, 2))).status).to.equal(UNSET);
@@ -247,7 +172,7 @@ describe("Hub.claim", function () {
   describe("errors", function () {
     it("reverts with HubDeadlineNotReached one second before the final deadline and succeeds at it", async function () {
       const { f, d } = await setup();
-      const m = await matchTrust(d, 3n);
+      const m = await d.matchTrust(3n);
       const taskId = d.taskId(m.dealId, 0);
       const finalDeadline = await d.finalDeadline(m.dealId);
       await expect(f.hub.claim(m.dealId, 0))
@@ -263,7 +188,7 @@ describe("Hub.claim", function () {
 
     it("reverts with HubUnexpectedTaskStatus on a COMPLETED task", async function () {
       const { f, d } = await setup();
-      const m = await matchTrust(d, 1n);
+      const m = await d.matchTrust(1n);
       const taskId = d.taskId(m.dealId, 0);
       await d.contributeAndFinalize(f.workers[0], m.dealId, 0, digestOf("r"));
       await d.advanceToFinalDeadline(m.dealId);
@@ -276,7 +201,7 @@ describe("Hub.claim", function () {
 
     it("reverts with HubUnexpectedTaskStatus on a FAILED task (no double refund)", async function () {
       const { f, d } = await setup();
-      const m = await matchTrust(d, 3n);
+      const m = await d.matchTrust(3n);
       const taskId = d.taskId(m.dealId, 0);
       await d.advanceToFinalDeadline(m.dealId);
       await f.hub.claim(m.dealId, 0);
@@ -289,7 +214,7 @@ describe("Hub.claim", function () {
 
     it("reverts with HubUnknownDeal for a deal id that names no deal", async function () {
       const { f, d } = await setup();
-      await matchTrust(d, 3n);
+      await d.matchTrust(3n);
       for (const dealId of [dealIdOf(2), ZeroHash]) {
         await expect(f.hub.claim(dealId, 0)).to.be.revertedWithCustomError(f.hub, "HubUnknownDeal").withArgs(dealId);
       }
@@ -297,7 +222,7 @@ describe("Hub.claim", function () {
 
     it("reverts with HubTaskIndexOutOfRange for an index not below the deal's volume", async function () {
       const { f, d } = await setup();
-      const m = await matchTrust(d, 3n, { request: { volume: 4n } });
+      const m = await d.matchTrust(3n, { request: { volume: 4n } });
       await d.advanceToFinalDeadline(m.dealId);
       for (const index of [4n, 5n]) {
         await expect(f.hub.claim(m.dealId, index))
@@ -311,7 +236,7 @@ describe("Hub.claim", function () {
 describe("Hub.claimDeal", function () {
   /** A volume-4 trust-1 deal: task 0 completed, 1 initialized, 2 REVEALING with w1's stake, 3 never initialized. */
   async function mixedDeal(f: Fixture, d: TaskDriver) {
-    const m = await matchTrust(d, 1n, { request: { volume: 4n } });
+    const m = await d.matchTrust(1n, { request: { volume: 4n } });
     await d.contributeAndFinalize(f.workers[0], m.dealId, 0, digestOf("done"));
     await f.hub.connect(f.scheduler).initialize(m.dealId, 1);
     await d.contribute(f.workers[1], m.dealId, 2, digestOf("pending"));
@@ -344,7 +269,7 @@ describe("Hub.claimDeal", function () {
     expect(claimed).to.deep.equal([1n, 2n, 3n]);
     const after = await ledger(f);
     expectMoves(before, after, claimMoves(["w1"], 3n), 3n * SCHEDULER_STAKE);
-    expect(after.accounts.requester).to.deep.equal({ balance: INITIAL_DEPOSIT - PRICE, frozen: 0n });
+    expect(after.accounts.requester).to.deep.equal({ balance: INITIAL_DEPOSIT - TASK_PRICE, frozen: 0n });
     expect(after.accounts.scheduler.frozen).to.equal(0n);
     const done = d.taskId(m.dealId, 0);
     expect((await f.hub.viewTask(done)).status).to.equal(COMPLETED);

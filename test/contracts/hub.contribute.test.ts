@@ -6,25 +6,17 @@ import { expect } from "chai";
 import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
-import { ContractTransactionResponse, HDNodeWallet, Signer, ZeroHash, parseEther, toBeHex } from "ethers";
+import { HDNodeWallet, Signer, ZeroHash, parseEther, toBeHex } from "ethers";
 import type { Hub } from "../../typechain-types";
-import { Fixture, INITIAL_DEPOSIT, TIMEREF, deployFixture } from "../helpers/fixture";
+import { Fixture, INITIAL_DEPOSIT, TIMEREF, WORKER_STAKE, deployFixture } from "../helpers/fixture";
 import { Matched, TaskDriver, digestOf } from "../helpers/driver";
+import { Contribution, Status, bit } from "../helpers/status";
+import { eventNames } from "../helpers/views";
 import { dealId as dealIdOf, resultHash, resultSeal, signMessage } from "../../sdk/eip712";
 
-const Status = { UNSET: 0n, ACTIVE: 1n, REVEALING: 2n, COMPLETED: 3n, FAILED: 4n } as const;
-const Contribution = { UNSET: 0n, CONTRIBUTED: 1n, REVEALED: 2n, REJECTED: 3n } as const;
-const bit = (status: bigint): bigint => 1n << status;
-const STAKE = parseEther("3"); // max(0.1, 10 * 30 / 100)
 const REVEAL_WINDOW = 2n * TIMEREF;
 
 type Actor = Signer & { address: string };
-
-/** The names of the Hub events a transaction emitted, in order. */
-async function eventNames(hub: Hub, tx: ContractTransactionResponse): Promise<string[]> {
-  const receipt = await tx.wait();
-  return receipt!.logs.map((log) => hub.interface.parseLog(log)?.name ?? "?");
-}
 
 /** The first 11 bytes of a seal, as `viewContribution` reports them. */
 function prefix(seal: string): string {
@@ -98,8 +90,8 @@ describe("Hub.contribute", function () {
       const { resultSeal: s } = d.commitment(f.workers[0], taskId, digestOf("r"));
       await d.contribute(f.workers[0], m.dealId, 0, digestOf("r"));
       const c = await hub.viewContribution(taskId, f.workers[0].address);
-      expect([c.status, c.sealPrefix, c.stake]).to.deep.equal([Contribution.CONTRIBUTED, prefix(s), STAKE]);
-      expect(await hub.workerStakeOf(m.dealId)).to.equal(STAKE);
+      expect([c.status, c.sealPrefix, c.stake]).to.deep.equal([Contribution.CONTRIBUTED, prefix(s), WORKER_STAKE]);
+      expect(await hub.workerStakeOf(m.dealId)).to.equal(WORKER_STAKE);
       expect(await hub.contributorsOf(taskId)).to.deep.equal([f.workers[0].address]);
       const none = await hub.viewContribution(taskId, f.workers[1].address);
       expect([none.status, none.sealPrefix, none.stake]).to.deep.equal([Contribution.UNSET, "0x" + "00".repeat(11), 0n]);
@@ -111,9 +103,9 @@ describe("Hub.contribute", function () {
       const [balance, frozen] = await hub.accountOf(worker);
       const held = await f.token.balanceOf(await hub.getAddress());
       await d.contribute(f.workers[0], m.dealId, 0, digestOf("r"));
-      expect(await hub.accountOf(worker)).to.deep.equal([balance - STAKE, frozen + STAKE]);
-      expect(await hub.balanceOf(worker)).to.equal(INITIAL_DEPOSIT - STAKE);
-      expect(await hub.frozenOf(worker)).to.equal(STAKE);
+      expect(await hub.accountOf(worker)).to.deep.equal([balance - WORKER_STAKE, frozen + WORKER_STAKE]);
+      expect(await hub.balanceOf(worker)).to.equal(INITIAL_DEPOSIT - WORKER_STAKE);
+      expect(await hub.frozenOf(worker)).to.equal(WORKER_STAKE);
       expect(await f.token.balanceOf(await hub.getAddress())).to.equal(held);
     });
 
@@ -154,7 +146,7 @@ describe("Hub.contribute", function () {
       expect([t.status, t.contributorCount, t.winnerCount, t.revealCount, t.revealDeadline, t.consensusHash, t.resultDigest]).to.deep.equal(
         [Status.REVEALING, 3n, 3n, 0n, BigInt(at) + REVEAL_WINDOW, h, ZeroHash],
       );
-      expect(await hub.frozenOf(f.workers[2].address)).to.equal(STAKE);
+      expect(await hub.frozenOf(f.workers[2].address)).to.equal(WORKER_STAKE);
     });
 
     it("reaches consensus on the first contribution at trust 1", async function () {
@@ -207,7 +199,7 @@ describe("Hub.contribute", function () {
         resultHash(taskId, a),
       ]);
       // Every contributor, winners and dissenters, has its stake locked.
-      for (const w of f.workers.slice(0, 5)) expect(await hub.frozenOf(w.address)).to.equal(STAKE);
+      for (const w of f.workers.slice(0, 5)) expect(await hub.frozenOf(w.address)).to.equal(WORKER_STAKE);
     });
 
     it("lets the group that dissented first win", async function () {
@@ -230,7 +222,7 @@ describe("Hub.contribute", function () {
       expect((await hub.viewTask(d.taskId(m.dealId, 1))).contributorCount).to.equal(1n);
       // The same worker contributes to both tasks; it locks one stake per contribution.
       await d.contribute(f.workers[0], m.dealId, 1, digest);
-      expect(await hub.frozenOf(f.workers[0].address)).to.equal(2n * STAKE);
+      expect(await hub.frozenOf(f.workers[0].address)).to.equal(2n * WORKER_STAKE);
     });
 
     describe("authorization", function () {
@@ -293,7 +285,7 @@ describe("Hub.contribute", function () {
           .to.be.revertedWithCustomError(hub, "HubAlreadyContributed")
           .withArgs(taskId, f.workers[0].address);
       }
-      expect(await hub.frozenOf(f.workers[0].address)).to.equal(STAKE);
+      expect(await hub.frozenOf(f.workers[0].address)).to.equal(WORKER_STAKE);
     });
 
     it("rejects a 33rd contribution at trust 32", async function () {
@@ -341,14 +333,14 @@ describe("Hub.contribute", function () {
       const { resultHash: h, resultSeal: s } = d.commitment(f.other, taskId, digestOf("r"));
       await expect(hub.connect(f.other).contribute(m.dealId, 0, h, s, auth))
         .to.be.revertedWithCustomError(hub, "ClerkInsufficientBalance")
-        .withArgs(f.other.address, 0n, STAKE);
+        .withArgs(f.other.address, 0n, WORKER_STAKE);
       // A worker with a deposit just under the stake.
       const w = f.workers[0];
-      const left = STAKE - 1n;
+      const left = WORKER_STAKE - 1n;
       await hub.connect(w).withdraw(INITIAL_DEPOSIT - left);
       await expect(d.contribute(w, m.dealId, 0, digestOf("r")))
         .to.be.revertedWithCustomError(hub, "ClerkInsufficientBalance")
-        .withArgs(w.address, left, STAKE);
+        .withArgs(w.address, left, WORKER_STAKE);
       // The reverted lazy initialization left the task untouched.
       expect((await hub.viewTask(taskId)).status).to.equal(Status.UNSET);
     });
@@ -356,9 +348,9 @@ describe("Hub.contribute", function () {
     it("accepts a worker whose free balance is exactly the stake", async function () {
       const m = await match(3n);
       const w = f.workers[0];
-      await hub.connect(w).withdraw(INITIAL_DEPOSIT - STAKE);
+      await hub.connect(w).withdraw(INITIAL_DEPOSIT - WORKER_STAKE);
       await d.contribute(w, m.dealId, 0, digestOf("r"));
-      expect(await hub.accountOf(w.address)).to.deep.equal([0n, STAKE]);
+      expect(await hub.accountOf(w.address)).to.deep.equal([0n, WORKER_STAKE]);
     });
 
     it("rejects contributions once consensus is reached (REVEALING)", async function () {
@@ -504,9 +496,9 @@ describe("Hub.contribute", function () {
         expect([c.status, c.sealPrefix, c.stake]).to.deep.equal([
           Contribution.CONTRIBUTED,
           prefix(resultSeal(w.address, taskId, digest)),
-          STAKE,
+          WORKER_STAKE,
         ]);
-        expect(await hub.accountOf(w.address)).to.deep.equal([INITIAL_DEPOSIT - STAKE, STAKE]);
+        expect(await hub.accountOf(w.address)).to.deep.equal([INITIAL_DEPOSIT - WORKER_STAKE, WORKER_STAKE]);
       }
       expect(await hub.accountOf(f.scheduler.address)).to.deep.equal(schedulerBefore);
       const t = await hub.viewTask(taskId);
@@ -565,7 +557,7 @@ describe("Hub.contribute", function () {
       expect((await hub.viewTask(d.taskId(m1.dealId, 0))).status).to.equal(Status.REVEALING);
       const t2 = await hub.viewTask(d.taskId(m2.dealId, 1));
       expect([t2.status, t2.contributorCount]).to.deep.equal([Status.ACTIVE, 2n]);
-      expect(await hub.frozenOf(f.workers[0].address)).to.equal(2n * STAKE);
+      expect(await hub.frozenOf(f.workers[0].address)).to.equal(2n * WORKER_STAKE);
     });
 
     it("rejects a batch sent by anyone but the deal's scheduler", async function () {

@@ -6,108 +6,39 @@
  */
 import { expect } from "chai";
 import { ethers } from "hardhat";
-import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import { ZeroHash, hexlify, keccak256, parseEther, toUtf8Bytes } from "ethers";
 import {
   OrderOverrides,
   PRICES,
+  SCHEDULER_STAKE,
+  TASK_PRICE,
+  WORKER_STAKE,
   appOrder,
   datasetOrder,
-  deployFixture,
   Fixture,
   requestOrder,
   workerpoolOrder,
 } from "../helpers/fixture";
-import { TaskDriver, digestOf } from "../helpers/driver";
+import { RESULTS, TaskDriver, digestOf, setup } from "../helpers/driver";
+import { Change, expectMoves, ledger } from "../helpers/ledger";
+import { Status } from "../helpers/status";
 import { callbackDigest, dealId as dealIdOf, resultHash, signMessage, signOrder } from "../../sdk/eip712";
 import { ResultStoreConsumer__factory } from "../../typechain-types";
 
 // ---------------------------------------------------------------------------------------------------------- helpers
 
 const E = parseEther;
-const ACTIVE = 1n;
-const REVEALING = 2n;
-const COMPLETED = 3n;
-const FAILED = 4n;
+const { ACTIVE, REVEALING, COMPLETED, FAILED } = Status;
 /** `allowed` bitmap of the single-worker path: UNSET or ACTIVE (the latter only without contributions). */
 const UNSET_OR_ACTIVE = (1n << 0n) | (1n << 1n);
-const PRICE = PRICES.app + PRICES.dataset + PRICES.workerpool; // 13 ether
-const WORKER_STAKE = E("3"); // max(0.1, 10·30/100)
-const SCHEDULER_STAKE = E("3"); // 10·30/100
 const WORKERS_PART = PRICES.workerpool - (PRICES.workerpool * 10n) / 100n; // 9 ether
 const SCHEDULER_SHARE = PRICES.workerpool - WORKERS_PART; // 1 ether
-const RESULTS = hexlify(toUtf8Bytes("ipfs://result#digest"));
-
-interface Entry {
-  balance: bigint;
-  frozen: bigint;
-}
-interface Ledger {
-  accounts: Record<string, Entry>;
-  kitty: bigint;
-  held: bigint;
-}
-type Change = Record<string, Partial<Entry>>;
-
-function parties(f: Fixture): Record<string, string> {
-  const p: Record<string, string> = {
-    requester: f.requester.address,
-    scheduler: f.scheduler.address,
-    appOwner: f.appOwner.address,
-    datasetOwner: f.datasetOwner.address,
-    poolOwner: f.poolOwner.address,
-    other: f.other.address,
-    owner: f.owner.address,
-  };
-  f.workers.forEach((w, i) => (p[`w${i}`] = w.address));
-  return p;
-}
-
-/** Every party's escrow account, the kitty and the hub's token holdings. */
-async function ledger(f: Fixture): Promise<Ledger> {
-  const accounts: Record<string, Entry> = {};
-  for (const [name, address] of Object.entries(parties(f))) {
-    const [balance, frozen] = await f.hub.accountOf(address);
-    accounts[name] = { balance, frozen };
-  }
-  return { accounts, kitty: await f.hub.kitty(), held: await f.token.balanceOf(await f.hub.getAddress()) };
-}
-
-/**
- * Asserts every party moved exactly by `change` (parties not listed did not move at all), the kitty by `kitty`,
- * no token left or entered the hub, and the hub still holds exactly every balance, every frozen amount and the kitty.
- */
-function expectMoves(before: Ledger, after: Ledger, change: Change, kitty = 0n) {
-  for (const name of Object.keys(change)) {
-    if (!(name in before.accounts)) throw new Error(`unknown party ${name}`);
-  }
-  const actual: Record<string, Entry> = {};
-  const expected: Record<string, Entry> = {};
-  for (const name of Object.keys(before.accounts)) {
-    actual[name] = {
-      balance: after.accounts[name].balance - before.accounts[name].balance,
-      frozen: after.accounts[name].frozen - before.accounts[name].frozen,
-    };
-    expected[name] = { balance: change[name]?.balance ?? 0n, frozen: change[name]?.frozen ?? 0n };
-  }
-  expect(actual).to.deep.equal(expected);
-  expect(after.kitty - before.kitty, "kitty change").to.equal(kitty);
-  expect(after.held, "tokens held by the hub").to.equal(before.held);
-  let total = after.kitty;
-  for (const e of Object.values(after.accounts)) total += e.balance + e.frozen;
-  expect(after.held, "hub solvency").to.equal(total);
-}
-
-async function setup() {
-  const f = await loadFixture(deployFixture);
-  return { f, d: new TaskDriver(f) };
-}
 
 /** What one default single-worker task moves, the worker being `worker`. */
 function singleWorkerMoves(worker: string, kittyReward = 0n): Change {
   return {
-    requester: { frozen: -PRICE },
+    requester: { frozen: -TASK_PRICE },
     appOwner: { balance: PRICES.app },
     datasetOwner: { balance: PRICES.dataset },
     [worker]: { balance: WORKERS_PART },
@@ -116,7 +47,7 @@ function singleWorkerMoves(worker: string, kittyReward = 0n): Change {
 }
 
 async function matchSingle(d: TaskDriver, o: OrderOverrides = {}) {
-  return d.match({ ...o, request: { trust: 1n, ...o.request } });
+  return d.matchTrust(1n, o);
 }
 
 /** contributeAndFinalize by `worker` with an explicit authorization. */
@@ -195,7 +126,7 @@ describe("Hub.contributeAndFinalize", function () {
       await d.contributeAndFinalize(f.workers[1], m.dealId, 0, digestOf("b"));
       const after = await ledger(f);
       expectMoves(before, after, {
-        requester: { frozen: -2n * PRICE },
+        requester: { frozen: -2n * TASK_PRICE },
         appOwner: { balance: 2n * PRICES.app },
         datasetOwner: { balance: 2n * PRICES.dataset },
         w0: { balance: WORKERS_PART },
@@ -203,7 +134,7 @@ describe("Hub.contributeAndFinalize", function () {
         scheduler: { balance: 2n * (SCHEDULER_STAKE + SCHEDULER_SHARE), frozen: -2n * SCHEDULER_STAKE },
       });
       // The third task's price and the scheduler's stake on it stay frozen.
-      expect(after.accounts.requester.frozen).to.equal(PRICE);
+      expect(after.accounts.requester.frozen).to.equal(TASK_PRICE);
       expect(after.accounts.scheduler.frozen).to.equal(SCHEDULER_STAKE);
       expect((await f.hub.viewTask(d.taskId(m.dealId, 1))).status).to.equal(0n);
     });

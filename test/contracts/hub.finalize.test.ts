@@ -7,11 +7,22 @@
  */
 import { expect } from "chai";
 import { ethers } from "hardhat";
-import { loadFixture, takeSnapshot, time } from "@nomicfoundation/hardhat-network-helpers";
+import { takeSnapshot, time } from "@nomicfoundation/hardhat-network-helpers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import { hexlify, keccak256, parseEther, toUtf8Bytes } from "ethers";
-import { OrderOverrides, PRICES, deployFixture, Fixture } from "../helpers/fixture";
-import { TaskDriver, digestOf } from "../helpers/driver";
+import {
+  CALLBACK_GAS,
+  CALLBACK_GAS_NEEDED,
+  OrderOverrides,
+  PRICES,
+  SCHEDULER_STAKE,
+  TASK_PRICE,
+  WORKER_STAKE,
+  Fixture,
+} from "../helpers/fixture";
+import { RESULTS, TaskDriver, digestOf, setup } from "../helpers/driver";
+import { expectMoves, ledger } from "../helpers/ledger";
+import { Status } from "../helpers/status";
 import { callbackDigest, dealId as dealIdOf } from "../../sdk/eip712";
 import {
   GasBurnerConsumer__factory,
@@ -24,87 +35,9 @@ import {
 // ---------------------------------------------------------------------------------------------------------- helpers
 
 const E = parseEther;
-/** TaskStatus values. */
-const UNSET = 0n;
-const ACTIVE = 1n;
-const REVEALING = 2n;
-const COMPLETED = 3n;
-const FAILED = 4n;
+const { UNSET, ACTIVE, REVEALING, COMPLETED, FAILED } = Status;
 /** `allowed` bitmap of finalize: REVEALING only. */
 const ONLY_REVEALING = 1n << REVEALING;
-/** Gas the Hub demands before calling a consumer: CALLBACK_GAS·64/63 + CALLBACK_OVERHEAD. */
-const CALLBACK_GAS = 100_000n;
-const CALLBACK_NEEDED = (CALLBACK_GAS * 64n) / 63n + 12_000n;
-/** Stakes and prices of the fixture's default deal. */
-const PRICE = PRICES.app + PRICES.dataset + PRICES.workerpool; // 13 ether
-const WORKER_STAKE = E("3"); // max(0.1, 10·30/100)
-const SCHEDULER_STAKE = E("3"); // 10·30/100
-const RESULTS = hexlify(toUtf8Bytes("ipfs://result#digest"));
-
-interface Entry {
-  balance: bigint;
-  frozen: bigint;
-}
-interface Ledger {
-  accounts: Record<string, Entry>;
-  kitty: bigint;
-  held: bigint;
-}
-type Change = Record<string, Partial<Entry>>;
-
-function parties(f: Fixture): Record<string, string> {
-  const p: Record<string, string> = {
-    requester: f.requester.address,
-    scheduler: f.scheduler.address,
-    appOwner: f.appOwner.address,
-    datasetOwner: f.datasetOwner.address,
-    poolOwner: f.poolOwner.address,
-    other: f.other.address,
-    owner: f.owner.address,
-  };
-  f.workers.forEach((w, i) => (p[`w${i}`] = w.address));
-  return p;
-}
-
-/** Every party's escrow account, the kitty and the hub's token holdings. */
-async function ledger(f: Fixture): Promise<Ledger> {
-  const accounts: Record<string, Entry> = {};
-  for (const [name, address] of Object.entries(parties(f))) {
-    const [balance, frozen] = await f.hub.accountOf(address);
-    accounts[name] = { balance, frozen };
-  }
-  return { accounts, kitty: await f.hub.kitty(), held: await f.token.balanceOf(await f.hub.getAddress()) };
-}
-
-/**
- * Asserts every party moved exactly by `change` (parties not listed did not move at all), the kitty by `kitty`,
- * no token left or entered the hub, and the hub still holds exactly every balance, every frozen amount and the kitty.
- */
-function expectMoves(before: Ledger, after: Ledger, change: Change, kitty = 0n) {
-  for (const name of Object.keys(change)) {
-    if (!(name in before.accounts)) throw new Error(`unknown party ${name}`);
-  }
-  const actual: Record<string, Entry> = {};
-  const expected: Record<string, Entry> = {};
-  for (const name of Object.keys(before.accounts)) {
-    actual[name] = {
-      balance: after.accounts[name].balance - before.accounts[name].balance,
-      frozen: after.accounts[name].frozen - before.accounts[name].frozen,
-    };
-    expected[name] = { balance: change[name]?.balance ?? 0n, frozen: change[name]?.frozen ?? 0n };
-  }
-  expect(actual).to.deep.equal(expected);
-  expect(after.kitty - before.kitty, "kitty change").to.equal(kitty);
-  expect(after.held, "tokens held by the hub").to.equal(before.held);
-  let total = after.kitty;
-  for (const e of Object.values(after.accounts)) total += e.balance + e.frozen;
-  expect(after.held, "hub solvency").to.equal(total);
-}
-
-async function setup() {
-  const f = await loadFixture(deployFixture);
-  return { f, d: new TaskDriver(f) };
-}
 
 interface TaskOptions {
   overrides?: OrderOverrides;
@@ -170,7 +103,7 @@ describe("Hub.finalize", function () {
       // workers' part = 10 − 10·10/100 = 9, i.e. 3 each; scheduler keeps 1 (no dust); the kitty is empty.
       const win = { balance: WORKER_STAKE + E("3"), frozen: -WORKER_STAKE };
       expectMoves(before, after, {
-        requester: { frozen: -PRICE },
+        requester: { frozen: -TASK_PRICE },
         appOwner: { balance: PRICES.app },
         datasetOwner: { balance: PRICES.dataset },
         w0: win,
@@ -180,7 +113,7 @@ describe("Hub.finalize", function () {
       });
       // Over the whole task: the requester paid exactly the price, every stake came back.
       expectMoves(atStart, after, {
-        requester: { balance: -PRICE },
+        requester: { balance: -TASK_PRICE },
         appOwner: { balance: PRICES.app },
         datasetOwner: { balance: PRICES.dataset },
         w0: { balance: E("3") },
@@ -278,7 +211,7 @@ describe("Hub.finalize", function () {
         before,
         after,
         {
-          requester: { frozen: -PRICE },
+          requester: { frozen: -TASK_PRICE },
           appOwner: { balance: PRICES.app },
           datasetOwner: { balance: PRICES.dataset },
           w0: win,
@@ -317,7 +250,7 @@ describe("Hub.finalize", function () {
         before,
         after,
         {
-          requester: { frozen: -PRICE },
+          requester: { frozen: -TASK_PRICE },
           appOwner: { balance: PRICES.app },
           datasetOwner: { balance: PRICES.dataset },
           w0: win,
@@ -348,7 +281,7 @@ describe("Hub.finalize", function () {
         before,
         after,
         {
-          requester: { frozen: -PRICE },
+          requester: { frozen: -TASK_PRICE },
           appOwner: { balance: PRICES.app },
           datasetOwner: { balance: PRICES.dataset },
           w0: { balance: WORKER_STAKE + E("9"), frozen: -WORKER_STAKE },
@@ -373,7 +306,7 @@ describe("Hub.finalize", function () {
         before,
         after,
         {
-          requester: { frozen: -PRICE },
+          requester: { frozen: -TASK_PRICE },
           appOwner: { balance: PRICES.app },
           datasetOwner: { balance: PRICES.dataset },
           w0: win,
@@ -586,7 +519,7 @@ describe("Hub.finalize", function () {
       expect(await f.hub.resultFor(t.taskId)).to.equal(DATA);
       const win = { balance: WORKER_STAKE + E("3"), frozen: -WORKER_STAKE };
       expectMoves(before, await ledger(f), {
-        requester: { frozen: -PRICE },
+        requester: { frozen: -TASK_PRICE },
         appOwner: { balance: PRICES.app },
         datasetOwner: { balance: PRICES.dataset },
         w0: win,
@@ -615,7 +548,7 @@ describe("Hub.finalize", function () {
         expect(await f.hub.resultFor(t.taskId)).to.equal(DATA);
         const win = { balance: WORKER_STAKE + E("3"), frozen: -WORKER_STAKE };
         expectMoves(before, await ledger(f), {
-          requester: { frozen: -PRICE },
+          requester: { frozen: -TASK_PRICE },
           appOwner: { balance: PRICES.app },
           datasetOwner: { balance: PRICES.dataset },
           w0: win,
@@ -641,7 +574,7 @@ describe("Hub.finalize", function () {
       expect((await f.hub.viewTask(t.taskId)).status).to.equal(COMPLETED);
       const after = await ledger(f);
       // Paid exactly once.
-      expect(after.accounts.requester.frozen - before.accounts.requester.frozen).to.equal(-PRICE);
+      expect(after.accounts.requester.frozen - before.accounts.requester.frozen).to.equal(-TASK_PRICE);
       expect(after.accounts.appOwner.balance - before.accounts.appOwner.balance).to.equal(PRICES.app);
       expect(after.accounts.w0.balance - before.accounts.w0.balance).to.equal(WORKER_STAKE + E("3"));
     });
@@ -664,7 +597,7 @@ describe("Hub.finalize", function () {
       const before = await ledger(f);
       await expect(d.finalize(t.taskId, "0x", DATA, { gasLimit: needs - 60_000n }))
         .to.be.revertedWithCustomError(f.hub, "HubNotEnoughGasForCallback")
-        .withArgs(t.taskId, (gasLeft: bigint) => gasLeft < CALLBACK_NEEDED, CALLBACK_NEEDED);
+        .withArgs(t.taskId, (gasLeft: bigint) => gasLeft < CALLBACK_GAS_NEEDED, CALLBACK_GAS_NEEDED);
       expect((await f.hub.viewTask(t.taskId)).status).to.equal(REVEALING);
       expect(await consumer.received()).to.equal(0n);
       expectMoves(before, await ledger(f), {});
@@ -693,8 +626,8 @@ describe("Hub.finalize", function () {
             const parsed = f.hub.interface.parseError(err.data);
             expect(parsed?.name, `gas limit ${gasLimit}`).to.equal("HubNotEnoughGasForCallback");
             expect(parsed!.args[0]).to.equal(t.taskId);
-            expect(parsed!.args[1]).to.be.lt(CALLBACK_NEEDED);
-            expect(parsed!.args[2]).to.equal(CALLBACK_NEEDED);
+            expect(parsed!.args[1]).to.be.lt(CALLBACK_GAS_NEEDED);
+            expect(parsed!.args[2]).to.equal(CALLBACK_GAS_NEEDED);
           } else {
             expect(String(err.message), `gas limit ${gasLimit}`).to.match(/out of gas/i);
           }

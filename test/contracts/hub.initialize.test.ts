@@ -7,28 +7,9 @@ import { ContractTransactionResponse, ZeroHash, parseEther } from "ethers";
 import type { Hub } from "../../typechain-types";
 import { Fixture, TIMEREF, deployFixture } from "../helpers/fixture";
 import { Matched, TaskDriver, digestOf } from "../helpers/driver";
+import { Status, bit } from "../helpers/status";
+import { taskOf } from "../helpers/views";
 import { dealId as dealIdOf } from "../../sdk/eip712";
-
-const Status = { UNSET: 0n, ACTIVE: 1n, REVEALING: 2n, COMPLETED: 3n, FAILED: 4n } as const;
-const bit = (status: bigint): bigint => 1n << status;
-
-/** The task view as a plain object, for deep equality. */
-async function taskOf(hub: Hub, taskId: string) {
-  const t = await hub.viewTask(taskId);
-  return {
-    status: t.status,
-    dealId: t.dealId,
-    index: t.index,
-    contributionDeadline: t.contributionDeadline,
-    revealDeadline: t.revealDeadline,
-    finalDeadline: t.finalDeadline,
-    contributorCount: t.contributorCount,
-    winnerCount: t.winnerCount,
-    revealCount: t.revealCount,
-    consensusHash: t.consensusHash,
-    resultDigest: t.resultDigest,
-  };
-}
 
 /** The `TaskInitialized` events of a transaction, as [taskId, dealId, index]. */
 async function initializedEvents(hub: Hub, tx: ContractTransactionResponse): Promise<[string, string, bigint][]> {

@@ -7,15 +7,20 @@ import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import { ZeroHash, parseEther } from "ethers";
 import type { Hub } from "../../typechain-types";
-import { Fixture, INITIAL_DEPOSIT, PRICES, TIMEREF, deployFixture } from "../helpers/fixture";
+import {
+  Fixture,
+  INITIAL_DEPOSIT,
+  PRICES,
+  SCHEDULER_STAKE,
+  TIMEREF,
+  WORKER_STAKE,
+  deployFixture,
+} from "../helpers/fixture";
 import { Matched, TaskDriver, digestOf } from "../helpers/driver";
+import { Contribution, Status, bit } from "../helpers/status";
+import { taskOf } from "../helpers/views";
 import { resultHash } from "../../sdk/eip712";
 
-const Status = { UNSET: 0n, ACTIVE: 1n, REVEALING: 2n, COMPLETED: 3n, FAILED: 4n } as const;
-const Contribution = { UNSET: 0n, CONTRIBUTED: 1n, REVEALED: 2n, REJECTED: 3n } as const;
-const bit = (status: bigint): bigint => 1n << status;
-const STAKE = parseEther("3");
-const SCHEDULER_STAKE = parseEther("3");
 const D = digestOf("silent winners' result");
 const E = digestOf("dissenting result");
 
@@ -33,12 +38,7 @@ describe("Hub.reopen", function () {
     f = await loadFixture(deployFixture);
     d = new TaskDriver(f);
     hub = f.hub.connect(f.scheduler);
-    m = await d.match({ request: { trust: 3n, volume: 2n } });
-    taskId = d.taskId(m.dealId, 0);
-    winners = f.workers.slice(0, 3);
-    dissenter = f.workers[3];
-    await d.contribute(dissenter, m.dealId, 0, E);
-    for (const w of winners) await d.contribute(w, m.dealId, 0, D);
+    ({ m, taskId, winners, dissenter } = await d.consensusWithDissenter(D, E));
   });
 
   async function statusOf(worker: HardhatEthersSigner): Promise<bigint> {
@@ -50,20 +50,7 @@ describe("Hub.reopen", function () {
     const before = await hub.viewTask(taskId);
     await time.setNextBlockTimestamp(deadline);
     await expect(hub.reopen(taskId)).to.emit(hub, "TaskReopened").withArgs(taskId);
-    const t = await hub.viewTask(taskId);
-    expect({
-      status: t.status,
-      dealId: t.dealId,
-      index: t.index,
-      contributionDeadline: t.contributionDeadline,
-      revealDeadline: t.revealDeadline,
-      finalDeadline: t.finalDeadline,
-      contributorCount: t.contributorCount,
-      winnerCount: t.winnerCount,
-      revealCount: t.revealCount,
-      consensusHash: t.consensusHash,
-      resultDigest: t.resultDigest,
-    }).to.deep.equal({
+    expect(await taskOf(hub, taskId)).to.deep.equal({
       status: Status.ACTIVE,
       dealId: m.dealId,
       index: 0n,
@@ -83,7 +70,7 @@ describe("Hub.reopen", function () {
     await hub.reopen(taskId);
     for (const w of winners) {
       const c = await hub.viewContribution(taskId, w.address);
-      expect([c.status, c.stake]).to.deep.equal([Contribution.REJECTED, STAKE]);
+      expect([c.status, c.stake]).to.deep.equal([Contribution.REJECTED, WORKER_STAKE]);
     }
     expect(await statusOf(dissenter)).to.equal(Contribution.CONTRIBUTED);
     expect(await hub.contributorsOf(taskId)).to.deep.equal([dissenter, ...winners].map((w) => w.address));
@@ -96,7 +83,7 @@ describe("Hub.reopen", function () {
     await hub.reopen(taskId);
     for (const [i, p] of parties.entries()) expect(await hub.accountOf(p.address)).to.deep.equal(accounts[i]);
     expect(await hub.kitty()).to.equal(0n);
-    for (const w of winners) expect(await hub.frozenOf(w.address)).to.equal(STAKE);
+    for (const w of winners) expect(await hub.frozenOf(w.address)).to.equal(WORKER_STAKE);
   });
 
   it("refuses a new contribution from a rejected worker", async function () {
@@ -154,11 +141,11 @@ describe("Hub.reopen", function () {
     }
     // The rejected winners lose their stakes to the kitty.
     for (const w of winners) {
-      expect(await hub.accountOf(w.address)).to.deep.equal([INITIAL_DEPOSIT - STAKE, 0n]);
+      expect(await hub.accountOf(w.address)).to.deep.equal([INITIAL_DEPOSIT - WORKER_STAKE, 0n]);
       expect(await hub.scoreOf(w.address)).to.equal(0n);
       expect(await statusOf(w)).to.equal(Contribution.REJECTED);
     }
-    const seized = 3n * STAKE;
+    const seized = 3n * WORKER_STAKE;
     const kittyReward = seized / 10n; // min(kitty 9, max(kittyMin 0.1, 10% of 9), scheduler stake 3) = 0.9
     expect(await hub.kitty()).to.equal(seized - kittyReward);
     expect(await hub.accountOf(f.scheduler.address)).to.deep.equal([

@@ -5,24 +5,16 @@
 import { expect } from "chai";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
-import { ContractTransactionResponse, ZeroHash, hexlify, parseEther, randomBytes } from "ethers";
+import { ZeroHash, hexlify, randomBytes } from "ethers";
 import type { Hub } from "../../typechain-types";
-import { Fixture, INITIAL_DEPOSIT, deployFixture } from "../helpers/fixture";
+import { Fixture, INITIAL_DEPOSIT, WORKER_STAKE, deployFixture } from "../helpers/fixture";
 import { Matched, TaskDriver, digestOf } from "../helpers/driver";
+import { Contribution, Status, bit } from "../helpers/status";
+import { eventNames } from "../helpers/views";
 import { resultHash, resultSeal } from "../../sdk/eip712";
 
-const Status = { UNSET: 0n, ACTIVE: 1n, REVEALING: 2n, COMPLETED: 3n, FAILED: 4n } as const;
-const Contribution = { UNSET: 0n, CONTRIBUTED: 1n, REVEALED: 2n, REJECTED: 3n } as const;
-const bit = (status: bigint): bigint => 1n << status;
-const STAKE = parseEther("3");
 const D = digestOf("consensus result");
 const E = digestOf("dissenting result");
-
-/** The names of the Hub events a transaction emitted, in order. */
-async function eventNames(hub: Hub, tx: ContractTransactionResponse): Promise<string[]> {
-  const receipt = await tx.wait();
-  return receipt!.logs.map((log) => hub.interface.parseLog(log)?.name ?? "?");
-}
 
 describe("Hub.reveal", function () {
   let f: Fixture;
@@ -38,12 +30,7 @@ describe("Hub.reveal", function () {
     f = await loadFixture(deployFixture);
     d = new TaskDriver(f);
     hub = f.hub;
-    m = await d.match({ request: { trust: 3n, volume: 2n } });
-    taskId = d.taskId(m.dealId, 0);
-    winners = f.workers.slice(0, 3);
-    dissenter = f.workers[3];
-    await d.contribute(dissenter, m.dealId, 0, E);
-    for (const w of winners) await d.contribute(w, m.dealId, 0, D);
+    ({ m, taskId, winners, dissenter } = await d.consensusWithDissenter(D, E));
   });
 
   describe("reveal", function () {
@@ -62,7 +49,7 @@ describe("Hub.reveal", function () {
       expect([c.status, c.sealPrefix, c.stake]).to.deep.equal([
         Contribution.REVEALED,
         resultSeal(winners[0].address, taskId, D).slice(0, 24),
-        STAKE,
+        WORKER_STAKE,
       ]);
       const t = await hub.viewTask(taskId);
       expect([
@@ -101,7 +88,7 @@ describe("Hub.reveal", function () {
       const accounts = await Promise.all(winners.map((w) => hub.accountOf(w.address)));
       await d.reveal(winners[0], taskId, D);
       expect(await hub.accountOf(winners[0].address)).to.deep.equal(accounts[0]);
-      expect(accounts[0]).to.deep.equal([INITIAL_DEPOSIT - STAKE, STAKE]);
+      expect(accounts[0]).to.deep.equal([INITIAL_DEPOSIT - WORKER_STAKE, WORKER_STAKE]);
     });
 
     it("rejects a reveal on an ACTIVE task", async function () {
@@ -256,10 +243,10 @@ describe("Hub.reveal", function () {
       await d.advanceToRevealDeadline(task);
       const copierAccounts = await Promise.all([copier, replayer].map((w) => hub.accountOf(w.address)));
       // Each copier holds two locked stakes: one here, one on the first deal's task.
-      for (const a of copierAccounts) expect(a.frozen).to.equal(2n * STAKE);
+      for (const a of copierAccounts) expect(a.frozen).to.equal(2n * WORKER_STAKE);
       await d.finalize(task);
       for (const [i, w] of [copier, replayer].entries()) {
-        expect(await hub.accountOf(w.address)).to.deep.equal([copierAccounts[i].balance, STAKE]);
+        expect(await hub.accountOf(w.address)).to.deep.equal([copierAccounts[i].balance, WORKER_STAKE]);
       }
       for (const w of [honest1, honest2]) {
         expect((await hub.viewContribution(task, w.address)).status).to.equal(Contribution.REVEALED);

@@ -4,7 +4,7 @@
  */
 import { expect } from "chai";
 import { ethers } from "hardhat";
-import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
+import { time } from "@nomicfoundation/hardhat-network-helpers";
 import { ZeroAddress, ZeroHash, dataSlice, parseEther } from "ethers";
 import {
   MIN_WORKER_STAKE,
@@ -12,30 +12,17 @@ import {
   SCHEDULER_REWARD_RATIO,
   TIMEREF,
   WORKER_STAKE_RATIO,
-  deployFixture,
 } from "../helpers/fixture";
-import { TaskDriver, digestOf } from "../helpers/driver";
+import { digestOf, setup } from "../helpers/driver";
+import { Status } from "../helpers/status";
+import { blockTimeOf } from "../helpers/views";
 import { dealId as dealIdOf, resultHash, resultSeal, taskId as sdkTaskId } from "../../sdk/eip712";
 import { ResultStoreConsumer__factory } from "../../typechain-types";
 
 const E = parseEther;
-const UNSET = 0n;
-const ACTIVE = 1n;
-const REVEALING = 2n;
-const COMPLETED = 3n;
-const FAILED = 4n;
+const { UNSET, ACTIVE, REVEALING, COMPLETED, FAILED } = Status;
 const ONLY_COMPLETED = 1n << COMPLETED;
 const ZERO_SEAL = "0x" + "00".repeat(11);
-
-async function setup() {
-  const f = await loadFixture(deployFixture);
-  return { f, d: new TaskDriver(f) };
-}
-
-async function blockTime(tx: { blockNumber: number | null } | null): Promise<bigint> {
-  const block = await ethers.provider.getBlock(tx!.blockNumber!);
-  return BigInt(block!.timestamp);
-}
 
 describe("Hub views", function () {
   describe("resultFor", function () {
@@ -119,7 +106,7 @@ describe("Hub views", function () {
     it("derives the deadlines from the deal's start: contribution at start + 7·timeref, final at start + 10·timeref", async function () {
       const { f, d } = await setup();
       const m = await d.match({ request: { trust: 3n, volume: 2n } });
-      const start = await blockTime(m.tx);
+      const start = await blockTimeOf(m.tx);
       expect((await f.hub.viewDeal(m.dealId)).startTime).to.equal(start);
       await time.increase(100);
       await f.hub.connect(f.scheduler).initialize(m.dealId, 1);
@@ -150,7 +137,7 @@ describe("Hub views", function () {
       expect(t.consensusHash).to.equal(ZeroHash);
       await time.increase(30);
       const consensus = await d.contribute(f.workers[3], m.dealId, 0, digest);
-      const at = await blockTime(consensus);
+      const at = await blockTimeOf(consensus);
       t = await f.hub.viewTask(taskId);
       expect(t.status).to.equal(REVEALING);
       expect(t.contributorCount).to.equal(4n);
@@ -303,7 +290,7 @@ describe("Hub views", function () {
       expect(deal.workerpoolPrice).to.equal(PRICES.workerpool);
       expect(deal.callback).to.equal(callback);
       expect(deal.datasetPrice).to.equal(PRICES.dataset);
-      expect(deal.startTime).to.equal(await blockTime(m.tx));
+      expect(deal.startTime).to.equal(await blockTimeOf(m.tx));
       expect(deal.timeref).to.equal(TIMEREF);
       expect(deal.volume).to.equal(5n);
       expect(deal.trust).to.equal(3n);

@@ -10,21 +10,27 @@
  */
 import { expect } from "chai";
 import { ethers } from "hardhat";
-import { loadFixture, setBalance, time } from "@nomicfoundation/hardhat-network-helpers";
+import { setBalance, time } from "@nomicfoundation/hardhat-network-helpers";
 import { anyValue } from "@nomicfoundation/hardhat-chai-matchers/withArgs";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
-import { AbiCoder, ContractTransactionResponse, MaxUint256, Signature, Signer, Wallet, ZeroHash, parseEther } from "ethers";
+import { AbiCoder, ContractTransactionResponse, MaxUint256, Wallet, ZeroHash, parseEther } from "ethers";
 import {
+  CALLBACK_GAS_NEEDED,
   Fixture,
   INITIAL_DEPOSIT,
   INITIAL_TOKENS,
-  PRICES,
+  SCHEDULER_STAKE,
+  TASK_PRICE,
   TIMEREF,
-  deployFixture,
+  WORKER_STAKE,
   requestOrder,
   signedOrders,
 } from "../helpers/fixture";
-import { TaskDriver, digestOf } from "../helpers/driver";
+import { TaskDriver, digestOf, setup } from "../helpers/driver";
+import { parties } from "../helpers/ledger";
+import { permitSignature } from "../helpers/permit";
+import { CLAIMABLE, Contribution, Status, allowed } from "../helpers/status";
+import { blockTimeOf, taskOf } from "../helpers/views";
 import { callbackDigest, dealId as dealIdOf, hashOrder, resultHash, resultSeal, signOrder } from "../../sdk/eip712";
 import {
   GasBurnerConsumer__factory,
@@ -36,17 +42,6 @@ import {
 // ------------------------------------------------------------------------------------------------ constants
 
 const E = (amount: string) => parseEther(amount);
-const PRICE = PRICES.app + PRICES.dataset + PRICES.workerpool; // 13
-const WORKER_STAKE = E("3");
-const SCHEDULER_STAKE = E("3");
-/** `needed` of HubNotEnoughGasForCallback: CALLBACK_GAS·64/63 + CALLBACK_OVERHEAD. */
-const CALLBACK_GAS_NEEDED = (100_000n * 64n) / 63n + 12_000n;
-
-const Status = { UNSET: 0n, ACTIVE: 1n, REVEALING: 2n, COMPLETED: 3n, FAILED: 4n } as const;
-const Contribution = { UNSET: 0n, CONTRIBUTED: 1n, REVEALED: 2n, REJECTED: 3n } as const;
-/** The `allowed` bitmap of HubUnexpectedTaskStatus. */
-const allowed = (...statuses: bigint[]) => statuses.reduce((acc, s) => acc | (1n << s), 0n);
-const CLAIMABLE = allowed(Status.UNSET, Status.ACTIVE, Status.REVEALING);
 
 // ------------------------------------------------------------------------------------------------ helpers
 
@@ -54,28 +49,13 @@ type Book = Record<string, readonly [balance: bigint, frozen: bigint]>;
 
 const FUNDED = new Set(["scheduler", "requester", "worker0", "worker1", "worker2", "worker3", "worker4", "worker5"]);
 
-/** Every account of the fixture by name, plus the scenario's extra accounts. */
-function parties(f: Fixture, extra: Record<string, string>): Record<string, string> {
-  const all: Record<string, string> = {
-    owner: f.owner.address,
-    appOwner: f.appOwner.address,
-    datasetOwner: f.datasetOwner.address,
-    poolOwner: f.poolOwner.address,
-    scheduler: f.scheduler.address,
-    requester: f.requester.address,
-    other: f.other.address,
-  };
-  f.workers.forEach((w, i) => (all[`worker${i}`] = w.address));
-  return { ...all, ...extra };
-}
-
 /**
  * Asserts the escrow account of every party: those named in `expected` must hold exactly that, every other one its
  * initial state (100/0 for the funded accounts, 0/0 otherwise). Then the kitty, and token conservation: the Hub
  * holds exactly the sum of every balance and frozen amount plus the kitty.
  */
 async function expectLedger(f: Fixture, expected: Book, kitty: bigint, extra: Record<string, string> = {}) {
-  const all = parties(f, extra);
+  const all = { ...parties(f, "worker"), ...extra };
   for (const name of Object.keys(expected)) expect(all, `unknown party ${name}`).to.have.property(name);
   let sum = 0n;
   for (const [name, address] of Object.entries(all)) {
@@ -112,18 +92,7 @@ interface TaskExpectation {
 }
 
 async function expectTask(f: Fixture, taskId: string, want: Partial<TaskExpectation>) {
-  const t = await f.hub.viewTask(taskId);
-  const actual: TaskExpectation = {
-    status: t.status,
-    dealId: t.dealId,
-    index: t.index,
-    contributorCount: t.contributorCount,
-    winnerCount: t.winnerCount,
-    revealCount: t.revealCount,
-    consensusHash: t.consensusHash,
-    resultDigest: t.resultDigest,
-    revealDeadline: t.revealDeadline,
-  };
+  const actual: TaskExpectation = await taskOf(f.hub, taskId);
   for (const [key, value] of Object.entries(want)) {
     expect(actual[key as keyof TaskExpectation], `task.${key}`).to.equal(value);
   }
@@ -150,34 +119,8 @@ async function hubEvents(
     });
 }
 
-async function blockTimeOf(tx: ContractTransactionResponse): Promise<bigint> {
-  const receipt = await tx.wait();
-  const block = await ethers.provider.getBlock(receipt!.blockNumber);
-  return BigInt(block!.timestamp);
-}
-
 async function latest(): Promise<bigint> {
   return BigInt(await time.latest());
-}
-
-/** An EIP-2612 permit of the escrow token, signed by `owner` for the Hub. */
-async function permitSignature(f: Fixture, owner: Signer, value: bigint, deadline: bigint) {
-  const ownerAddress = await owner.getAddress();
-  const { chainId } = await ethers.provider.getNetwork();
-  const sig = await owner.signTypedData(
-    { name: await f.token.name(), version: "1", chainId, verifyingContract: await f.token.getAddress() },
-    {
-      Permit: [
-        { name: "owner", type: "address" },
-        { name: "spender", type: "address" },
-        { name: "value", type: "uint256" },
-        { name: "nonce", type: "uint256" },
-        { name: "deadline", type: "uint256" },
-      ],
-    },
-    { owner: ownerAddress, spender: await f.hub.getAddress(), value, nonce: await f.token.nonces(ownerAddress), deadline },
-  );
-  return Signature.from(sig);
 }
 
 /** Contributes with every worker in turn, `digests[i]` for `workers[i]`; returns the last transaction. */
@@ -191,11 +134,6 @@ async function contributeAll(
   let last: ContractTransactionResponse | undefined;
   for (let i = 0; i < workers.length; i++) last = await d.contribute(workers[i], dealId, index, digests[i]);
   return last!;
-}
-
-async function setup() {
-  const f = await loadFixture(deployFixture);
-  return { f, d: new TaskDriver(f) };
 }
 
 // ------------------------------------------------------------------------------------------------ scenarios
@@ -858,14 +796,14 @@ describe("lifecycle scenarios", function () {
         requestOrder(f, { requester: newcomer.address, beneficiary: newcomer.address, trust: 1n }),
       );
       const deadline = (await latest()) + 3600n;
-      const permit = await permitSignature(f, newcomer, PRICE, deadline);
+      const permit = await permitSignature(f, newcomer, TASK_PRICE, deadline);
 
       const tx = await f.hub
         .connect(newcomer)
-        .depositAndMatchOrders(PRICE, deadline, permit.v, permit.r, permit.s, orders.app, orders.dataset, orders.workerpool, request);
+        .depositAndMatchOrders(TASK_PRICE, deadline, permit.v, permit.r, permit.s, orders.app, orders.dataset, orders.workerpool, request);
       const dealId = dealIdOf(1);
       expect(await hubEvents(f, tx)).to.deep.equal([
-        ["Deposited", newcomer.address, newcomer.address, PRICE],
+        ["Deposited", newcomer.address, newcomer.address, TASK_PRICE],
         [
           "DealMatched",
           dealId,

@@ -8,9 +8,10 @@ import { ethers, network } from "hardhat";
 import { loadFixture, clearSnapshots } from "@nomicfoundation/hardhat-network-helpers";
 import { readFileSync, writeFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
-import { ContractTransactionResponse, Signature, parseEther } from "ethers";
+import { ContractTransactionResponse, parseEther } from "ethers";
 import { deployFixture, Fixture, requestOrder, appOrder, signedOrders } from "../helpers/fixture";
 import { TaskDriver, digestOf } from "../helpers/driver";
+import { permitSignature } from "../helpers/permit";
 import { callbackDigest } from "../../sdk/eip712";
 import { ResultStoreConsumer__factory } from "../../typechain-types";
 
@@ -207,23 +208,3 @@ describe("gas snapshot", function () {
     expect(sorted, "gas snapshot is stale: run `npm run gas` and commit gas-snapshot.json").to.deep.equal(committed);
   });
 });
-
-async function permitSignature(f: Fixture, ownerAddress: string, value: bigint, deadline: bigint) {
-  const owner = await ethers.getSigner(ownerAddress);
-  const nonce = await f.token.nonces(ownerAddress);
-  const { chainId } = await ethers.provider.getNetwork();
-  const sig = await owner.signTypedData(
-    { name: await f.token.name(), version: "1", chainId, verifyingContract: await f.token.getAddress() },
-    {
-      Permit: [
-        { name: "owner", type: "address" },
-        { name: "spender", type: "address" },
-        { name: "value", type: "uint256" },
-        { name: "nonce", type: "uint256" },
-        { name: "deadline", type: "uint256" },
-      ],
-    },
-    { owner: ownerAddress, spender: await f.hub.getAddress(), value, nonce, deadline },
-  );
-  return Signature.from(sig);
-}

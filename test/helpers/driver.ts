@@ -2,10 +2,10 @@
  * TaskDriver: walks a task through its stages (match, authorize, contribute, reveal, finalize, claim) with the
  * fixture's actors, and names the time helpers by the deadline they reach.
  */
-import { time } from "@nomicfoundation/hardhat-network-helpers";
+import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
-import { ContractTransactionResponse, id } from "ethers";
-import { Fixture, OrderOverrides, OrderSet, TIMEREF, signedOrders } from "./fixture";
+import { ContractTransactionResponse, hexlify, id, toUtf8Bytes } from "ethers";
+import { Fixture, OrderOverrides, OrderSet, TIMEREF, deployFixture, signedOrders } from "./fixture";
 import { resultHash, resultSeal, signMessage, taskId as computeTaskId } from "../../sdk/eip712";
 
 export interface Matched {
@@ -18,6 +18,15 @@ export interface Matched {
 /** A result digest for tests: keccak256 of a label. */
 export function digestOf(label: string): string {
   return id(label);
+}
+
+/** Results bytes for finalize: where the result lives off chain. */
+export const RESULTS = hexlify(toUtf8Bytes("ipfs://result#digest"));
+
+/** The deployed fixture (restored from its snapshot) and a driver for it. */
+export async function setup() {
+  const f = await loadFixture(deployFixture);
+  return { f, d: new TaskDriver(f) };
 }
 
 export class TaskDriver {
@@ -43,6 +52,25 @@ export class TaskDriver {
       })
       .find((e) => e?.name === "DealMatched");
     return { dealId: event!.args.dealId, volume: event!.args.volume, orders, tx };
+  }
+
+  /** Matches with `trust` in the request (on top of the other overrides). */
+  async matchTrust(trust: bigint, o: OrderOverrides = {}): Promise<Matched> {
+    return this.match({ ...o, request: { trust, ...o.request } });
+  }
+
+  /**
+   * Task 0 of a new trust-3, volume-2 deal in REVEALING: workers[3] commits `dissent` first, then workers[0..2]
+   * commit `digest` and reach consensus; nobody revealed.
+   */
+  async consensusWithDissenter(digest: string, dissent: string) {
+    const m = await this.match({ request: { trust: 3n, volume: 2n } });
+    const taskId = this.taskId(m.dealId, 0);
+    const winners = this.f.workers.slice(0, 3);
+    const dissenter = this.f.workers[3];
+    await this.contribute(dissenter, m.dealId, 0, dissent);
+    for (const w of winners) await this.contribute(w, m.dealId, 0, digest);
+    return { m, taskId, winners, dissenter };
   }
 
   taskId(dealId: string, index: bigint | number = 0n): string {

@@ -34,6 +34,17 @@ export const TIMEREF = 60n;
 export const INITIAL_TOKENS = parseEther("1000");
 export const INITIAL_DEPOSIT = parseEther("100");
 
+/** What one task of a default deal costs its requester: app 1 + dataset 2 + workerpool 10 = 13. */
+export const TASK_PRICE = PRICES.app + PRICES.dataset + PRICES.workerpool;
+/** A worker's stake per contribution on a default deal: max(0.1, 10·30/100) = 3. */
+export const WORKER_STAKE = parseEther("3");
+/** The scheduler's stake per task of a default deal: 10·30/100 = 3. */
+export const SCHEDULER_STAKE = parseEther("3");
+/** The gas the Hub guarantees a result consumer's callback. */
+export const CALLBACK_GAS = 100_000n;
+/** `needed` of HubNotEnoughGasForCallback: CALLBACK_GAS·64/63 + CALLBACK_OVERHEAD. */
+export const CALLBACK_GAS_NEEDED = (CALLBACK_GAS * 64n) / 63n + 12_000n;
+
 export interface Fixture {
   hub: Hub;
   token: ConcordTestToken;
@@ -213,4 +224,11 @@ export async function signedOrders(f: Fixture, o: OrderOverrides = {}): Promise<
 /** An order with an empty signature (for presigned orders). */
 export function unsigned<T>(order: T): Signed<T> {
   return { ...order, sign: "0x" };
+}
+
+/** A signer the fixture never touched: it holds `tokens` (minted here unless 0) but never approved the hub. */
+export async function newcomer(f: Fixture, index = 15, tokens = INITIAL_TOKENS): Promise<HardhatEthersSigner> {
+  const signer = (await ethers.getSigners())[index];
+  if (tokens > 0n) await f.token.mint(signer.address, tokens);
+  return signer;
 }
