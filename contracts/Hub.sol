@@ -35,7 +35,7 @@ contract Hub is IHub, Clerk {
     }
 
     /// @dev A contribution in one slot. The seal is kept as its first 11 bytes: a copier must guess 88 bits of a hash
-    /// of a digest it does not know (2^-88 per attempt), so the shortened seal protects exactly like the full one.
+    /// of a digest it does not know (2^-88 per attempt): for any practical purpose as strong as the full seal.
     struct ContributionRecord {
         address worker;
         ContributionStatus status;
@@ -457,7 +457,15 @@ contract Hub is IHub, Clerk {
             uint256 stake = _workerStake(deal);
             mapping(uint256 => ContributionRecord) storage contributions = _contributions[taskId];
             for (uint256 i = 0; i < n; ++i) {
-                _unlock(contributions[i].worker, stake);
+                ContributionRecord storage c = contributions[i];
+                if (c.status == ContributionStatus.REJECTED) {
+                    // A winner that stayed silent (rejected at reopen) caused the failure: it loses its stake.
+                    _seize(c.worker, stake);
+                    Account storage a = _accounts[c.worker];
+                    a.score = a.score / 2;
+                } else {
+                    _unlock(c.worker, stake);
+                }
             }
         }
         emit TaskClaimed(taskId, dealId, index);

@@ -179,7 +179,8 @@ interface IHub is IClerk, IOracle {
     ) external;
 
     /// @notice After the final deadline, fails a task that is not COMPLETED: refunds the requester, seizes the
-    /// scheduler's stake into the kitty, unlocks every contributor's stake. Anyone may call.
+    /// scheduler's stake into the kitty, seizes the stakes of winners rejected at a reopen (they stayed silent) and
+    /// unlocks every other contributor's stake. Anyone may call.
     function claim(bytes32 dealId, uint256 index) external;
 
     /// @notice Claims every task of a deal that is neither COMPLETED nor FAILED.

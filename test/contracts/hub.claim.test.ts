@@ -134,7 +134,7 @@ describe("Hub.claim", function () {
         .withArgs(taskId, FAILED, 1n << COMPLETED);
     });
 
-    it("unlocks the stakes of winners rejected by a reopen as well as later contributors", async function () {
+    it("seizes the stakes of winners rejected by a reopen and unlocks later contributors", async function () {
       const { f, d } = await setup();
       const [w0, w1, w2, w3] = f.workers;
       const m = await d.matchTrust(3n);
@@ -151,7 +151,9 @@ describe("Hub.claim", function () {
       await d.advanceToFinalDeadline(m.dealId);
       const before = await ledger(f);
       await f.hub.claim(m.dealId, 0);
-      expectMoves(before, await ledger(f), claimMoves(["w0", "w1", "w2", "w3"]), SCHEDULER_STAKE);
+      const moves = claimMoves(["w3"]);
+      for (const w of ["w0", "w1", "w2"]) moves[w] = { frozen: -WORKER_STAKE };
+      expectMoves(before, await ledger(f), moves, SCHEDULER_STAKE + 3n * WORKER_STAKE);
     });
 
     it("leaves the other tasks of the deal frozen", async function () {

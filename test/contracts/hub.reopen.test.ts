@@ -259,9 +259,10 @@ describe("Hub.reopen", function () {
       .withArgs(taskId, contributionDeadline);
     await d.advanceToFinalDeadline(m.dealId);
     await expect(hub.claim(m.dealId, 0)).to.emit(hub, "TaskClaimed").withArgs(taskId, m.dealId, 0n);
-    // Claiming unlocks every contributor's stake, the rejected winners' included.
-    for (const w of [...winners, dissenter]) {
-      expect(await hub.accountOf(w.address)).to.deep.equal([INITIAL_DEPOSIT, 0n]);
+    // Claiming seizes the rejected (silent) winners' stakes and unlocks the dissenter's.
+    for (const w of winners) {
+      expect(await hub.accountOf(w.address)).to.deep.equal([INITIAL_DEPOSIT - WORKER_STAKE, 0n]);
     }
+    expect(await hub.accountOf(dissenter.address)).to.deep.equal([INITIAL_DEPOSIT, 0n]);
   });
 });
