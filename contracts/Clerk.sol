@@ -250,18 +250,18 @@ abstract contract Clerk is IClerk, EIP712, Ownable, ReentrancyGuardTransient {
     /// @inheritdoc IClerk
     function orderState(bytes32 orderHash) external view returns (uint256 consumed, bool presigned, bool cancelled) {
         MatchLib.OrderState storage state = _orders[orderHash];
-        return (state.consumed, state.presigned, state.consumed == MatchLib.CANCELLED);
+        return (state.consumed, state.presigner != address(0), state.cancelled);
     }
 
     function _presign(bytes32 orderHash, address signer) private {
         if (msg.sender != signer) revert ClerkNotOrderSigner(orderHash, signer, msg.sender);
-        _orders[orderHash].presigned = true;
+        _orders[orderHash].presigner = signer;
         emit OrderPresigned(orderHash, signer);
     }
 
     function _cancel(bytes32 orderHash, address signer) private {
         if (msg.sender != signer) revert ClerkNotOrderSigner(orderHash, signer, msg.sender);
-        _orders[orderHash].consumed = MatchLib.CANCELLED;
+        _orders[orderHash].cancelled = true;
         emit OrderCancelled(orderHash, signer);
     }
 
@@ -360,10 +360,10 @@ abstract contract Clerk is IClerk, EIP712, Ownable, ReentrancyGuardTransient {
         volume = m.volume;
         bool hasDataset = requestOrder.dataset != 0;
 
-        _orders[m.appHash].consumed += uint128(volume);
-        if (hasDataset) _orders[m.datasetHash].consumed += uint128(volume);
-        _orders[m.workerpoolHash].consumed += uint128(volume);
-        _orders[m.requestHash].consumed += uint128(volume);
+        _orders[m.appHash].consumed += uint88(volume);
+        if (hasDataset) _orders[m.datasetHash].consumed += uint88(volume);
+        _orders[m.workerpoolHash].consumed += uint88(volume);
+        _orders[m.requestHash].consumed += uint88(volume);
 
         dealId = bytes32(++_dealCount);
         _deals[dealId] = Deal({

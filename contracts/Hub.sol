@@ -212,13 +212,16 @@ contract Hub is IHub, Clerk {
         uint256 deadline = task.revealDeadline;
         if (block.timestamp >= deadline) revert HubDeadlineReached(taskId, deadline);
 
-        ContributionRecord storage c = _contributionOf(taskId, task.contributorCount, worker);
+        (ContributionRecord storage c, uint256 position) = _contributionOf(taskId, task.contributorCount, worker);
         if (c.status != ContributionStatus.CONTRIBUTED) revert HubUnexpectedContributionStatus(taskId, worker, c.status);
         uint256 revealed = task.revealCount;
-        bool matchesConsensus = revealed == 0
-            ? keccak256(abi.encodePacked(taskId, resultDigest)) == task.digest
-            : resultDigest == task.digest;
-        if (!matchesConsensus || bytes11(keccak256(abi.encodePacked(worker, taskId, resultDigest))) != c.seal) {
+        bytes32 consensusHash = revealed == 0 ? task.digest : keccak256(abi.encodePacked(taskId, task.digest));
+        // Only a member of the winning group, revealing the digest behind its own seal, is a winner.
+        if (
+            (_groups[taskId][consensusHash].members >> position) & 1 == 0
+                || keccak256(abi.encodePacked(taskId, resultDigest)) != consensusHash
+                || bytes11(keccak256(abi.encodePacked(worker, taskId, resultDigest))) != c.seal
+        ) {
             revert HubInvalidReveal(taskId, worker);
         }
 
@@ -278,8 +281,8 @@ contract Hub is IHub, Clerk {
         if (resultsCallback.length != 0) _callbackData[taskId] = resultsCallback;
 
         (uint256 perWorker, uint256 toScheduler) = _payOwners(deal, revealed);
-        _settleContributions(taskId, task.contributorCount, _workerStake(deal), perWorker);
-        _payScheduler(deal, toScheduler);
+        uint256 seized = _settleContributions(taskId, task.contributorCount, _workerStake(deal), perWorker);
+        _payScheduler(deal, toScheduler, seized);
         emit TaskFinalized(taskId, resultDigest, results);
         _callback(taskId, deal.callback, resultsCallback);
     }
@@ -314,7 +317,7 @@ contract Hub is IHub, Clerk {
 
         (uint256 perWorker, uint256 toScheduler) = _payOwners(deal, 1);
         _payWinner(msg.sender, 0, perWorker);
-        _payScheduler(deal, toScheduler);
+        _payScheduler(deal, toScheduler, 0);
         emit TaskFinalized(taskId, resultDigest, results);
         _callback(taskId, deal.callback, resultsCallback);
     }
@@ -351,8 +354,11 @@ contract Hub is IHub, Clerk {
     }
 
     /// @dev Winners (revealed) get their stake back plus their share; every other contributor's stake is seized
-    /// into the kitty and its score halved.
-    function _settleContributions(bytes32 taskId, uint256 n, uint256 stake, uint256 perWorker) private {
+    /// into the kitty and its score halved. Returns the total seized.
+    function _settleContributions(bytes32 taskId, uint256 n, uint256 stake, uint256 perWorker)
+        private
+        returns (uint256 seized)
+    {
         mapping(uint256 => ContributionRecord) storage contributions = _contributions[taskId];
         for (uint256 i = 0; i < n; ++i) {
             ContributionRecord storage c = contributions[i];
@@ -361,6 +367,7 @@ contract Hub is IHub, Clerk {
                 _payWinner(worker, stake, perWorker);
             } else {
                 _seize(worker, stake);
+                seized += stake;
                 Account storage a = _accounts[worker];
                 a.score = a.score / 2;
             }
@@ -377,12 +384,12 @@ contract Hub is IHub, Clerk {
         if (a.score < type(uint32).max) a.score += 1;
     }
 
-    /// @dev Returns the scheduler's stake and pays its share plus the kitty reward (capped by that stake).
-    function _payScheduler(Deal storage deal, uint256 share) private {
+    /// @dev Returns the scheduler's stake and pays its share plus the kitty reward, capped by what this task seized.
+    function _payScheduler(Deal storage deal, uint256 share, uint256 seized) private {
         address scheduler = deal.scheduler;
         uint256 stake = RewardLib.schedulerStake(deal.workerpoolPrice);
         if (stake != 0) _unlock(scheduler, stake);
-        uint256 kittyShare = RewardLib.kittyReward(_kitty, _kittyMin, stake);
+        uint256 kittyShare = RewardLib.kittyReward(_kitty, _kittyMin, seized);
         if (kittyShare != 0) _kitty -= kittyShare;
         uint256 amount = share + kittyShare;
         if (amount != 0) _credit(scheduler, amount);
@@ -578,11 +585,11 @@ contract Hub is IHub, Clerk {
     function _contributionOf(bytes32 taskId, uint256 n, address worker)
         private
         view
-        returns (ContributionRecord storage)
+        returns (ContributionRecord storage, uint256 position)
     {
         mapping(uint256 => ContributionRecord) storage contributions = _contributions[taskId];
         for (uint256 i = 0; i < n; ++i) {
-            if (contributions[i].worker == worker) return contributions[i];
+            if (contributions[i].worker == worker) return (contributions[i], i);
         }
         revert HubUnexpectedContributionStatus(taskId, worker, ContributionStatus.UNSET);
     }

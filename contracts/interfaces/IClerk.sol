@@ -168,6 +168,8 @@ interface IClerk {
     error ClerkOrderConsumed(bytes32 orderHash);
     /// @notice Thrown when an order names an asset id that is not registered.
     error ClerkUnknownAsset(OrderKind kind, uint256 id);
+    /// @notice Thrown when the pool's scheduler has not consented to serve (and stake for) the pool.
+    error ClerkSchedulerWithoutConsent(uint256 workerpool, address scheduler);
     /// @notice Thrown when the orders name different assets.
     error ClerkAssetMismatch(OrderKind kind, uint256 offered, uint256 requested);
     /// @notice Thrown when an offer costs more than the requester's maximum.
@@ -258,7 +260,8 @@ interface IClerk {
     /// @notice Current order nonce of a signer; only orders carrying it match.
     function orderNonce(address signer) external view returns (uint256);
 
-    /// @notice Volume consumed so far by an order (type(uint128).max once cancelled), and whether it is presigned.
+    /// @notice Volume consumed so far by an order, whether someone presigned it (the presign counts only while that
+    /// address is still the order's signer) and whether it is cancelled.
     function orderState(bytes32 orderHash) external view returns (uint256 consumed, bool presigned, bool cancelled);
 
     /// @notice Matches four orders into a deal. The dataset order is ignored when the request has no dataset.

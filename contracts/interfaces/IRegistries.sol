@@ -77,11 +77,14 @@ interface IWorkerpoolRegistry is IRegistry {
     /// @param scheduler Address of the scheduler daemon: it authorizes workers, stakes on deals, finalizes tasks.
     /// @param workerStakeRatio Percentage of the pool price a worker stakes per contribution (0-100).
     /// @param schedulerRewardRatio Percentage of the pool price kept by the scheduler (0-100).
+    /// @param schedulerConsent Whether the scheduler agreed to serve (and stake for) this pool under its current
+    /// owner. The pool's orders match only with it: nobody can make another account stake by naming it scheduler.
     /// @param description Human-readable description.
     struct Workerpool {
         address scheduler;
         uint8 workerStakeRatio;
         uint8 schedulerRewardRatio;
+        bool schedulerConsent;
         string description;
     }
 
@@ -89,13 +92,18 @@ interface IWorkerpoolRegistry is IRegistry {
     event WorkerpoolRegistered(uint256 indexed id, address indexed owner, address scheduler, string description);
     /// @notice Emitted when a workerpool's scheduler or ratios change; deals already matched keep their values.
     event WorkerpoolConfigured(uint256 indexed id, address scheduler, uint8 workerStakeRatio, uint8 schedulerRewardRatio);
+    /// @notice Emitted when the scheduler gives or withdraws its consent, or when it is reset (new scheduler, new owner).
+    event SchedulerConsentChanged(uint256 indexed id, address indexed scheduler, bool consent);
 
     /// @notice Thrown when a ratio is above 100.
     error WorkerpoolRegistryInvalidRatio(uint256 ratio);
     /// @notice Thrown when the scheduler address is zero.
     error WorkerpoolRegistryZeroScheduler();
+    /// @notice Thrown when someone other than the pool's scheduler tries to give or withdraw its consent.
+    error WorkerpoolRegistryNotScheduler(uint256 id, address caller);
 
-    /// @notice Registers a workerpool and mints its token to `owner`.
+    /// @notice Registers a workerpool and mints its token to `owner`. The scheduler consents at once when it is the
+    /// caller; otherwise it must call `setSchedulerConsent(id, true)` before the pool's orders can match.
     /// @return id The new workerpool id.
     function register(
         address owner,
@@ -105,8 +113,13 @@ interface IWorkerpoolRegistry is IRegistry {
         uint8 schedulerRewardRatio
     ) external returns (uint256 id);
 
-    /// @notice Changes the scheduler and ratios of a pool (owner only). Applies to deals matched afterwards.
+    /// @notice Changes the scheduler and ratios of a pool (owner only). Applies to deals matched afterwards. A new
+    /// scheduler must consent (unless it is the caller).
     function configure(uint256 id, address scheduler, uint8 workerStakeRatio, uint8 schedulerRewardRatio) external;
+
+    /// @notice The pool's scheduler gives (or withdraws) its consent to serve and stake for the pool. The consent is
+    /// reset when the scheduler changes or the pool token changes hands.
+    function setSchedulerConsent(uint256 id, bool consent) external;
 
     /// @notice The pool's description. Reverts with `RegistryUnknownAsset` for an unknown id.
     function workerpool(uint256 id) external view returns (Workerpool memory);
@@ -115,5 +128,11 @@ interface IWorkerpoolRegistry is IRegistry {
     function dealTerms(uint256 id)
         external
         view
-        returns (address owner, address scheduler, uint8 workerStakeRatio, uint8 schedulerRewardRatio);
+        returns (
+            address owner,
+            address scheduler,
+            uint8 workerStakeRatio,
+            uint8 schedulerRewardRatio,
+            bool schedulerConsent
+        );
 }

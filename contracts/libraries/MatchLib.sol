@@ -18,13 +18,12 @@ library MatchLib {
     using OrderLib for IClerk.WorkerpoolOrder;
     using OrderLib for IClerk.RequestOrder;
 
-    /// @dev Consumed volume marking a cancelled order.
-    uint128 internal constant CANCELLED = type(uint128).max;
-
-    /// @dev Per-order state: consumed volume (CANCELLED once cancelled) and the presign flag.
+    /// @dev Per-order state in one slot: consumed volume, the cancel flag, and who presigned it (zero: nobody). A
+    /// presign counts only while its author is still the order's signer, so it does not survive an asset's sale.
     struct OrderState {
-        uint128 consumed;
-        bool presigned;
+        uint88 consumed;
+        bool cancelled;
+        address presigner;
     }
 
     /// @dev What the checks need from the Clerk.
@@ -179,15 +178,22 @@ library MatchLib {
         Match memory m
     ) private view returns (bytes memory, uint256) {
         address owner;
+        bool consent;
         try ctx.workerpools.dealTerms(order.workerpool) returns (
-            address owner_, address scheduler, uint8 workerStakeRatio, uint8 schedulerRewardRatio
+            address owner_, address scheduler, uint8 workerStakeRatio, uint8 schedulerRewardRatio, bool consent_
         ) {
             owner = owner_;
+            consent = consent_;
             m.scheduler = scheduler;
             m.workerStakeRatio = workerStakeRatio;
             m.schedulerRewardRatio = schedulerRewardRatio;
         } catch {
             return (_unknown(IClerk.OrderKind.Workerpool, order.workerpool), 0);
+        }
+        if (!consent) {
+            return (
+                abi.encodeWithSelector(IClerk.ClerkSchedulerWithoutConsent.selector, order.workerpool, m.scheduler), 0
+            );
         }
         m.workerpoolHash = MessageHashUtils.toTypedDataHash(ctx.domainSeparator, order.hash());
         return _checkOrder(
@@ -286,11 +292,14 @@ library MatchLib {
             return (abi.encodeWithSelector(IClerk.ClerkOrderNonceRevoked.selector, order.hash, order.nonce, current), 0);
         }
         OrderState memory state = orders[order.hash];
-        if (!state.presigned && !SignatureLib.isValid(order.signer, order.hash, sign)) {
+        bool presigned = state.presigner != address(0) && state.presigner == order.signer;
+        if (!presigned && !SignatureLib.isValid(order.signer, order.hash, sign)) {
             return (abi.encodeWithSelector(IClerk.ClerkInvalidSignature.selector, order.hash, order.signer), 0);
         }
         uint256 consumed = state.consumed;
-        if (consumed >= order.volume) return (abi.encodeWithSelector(IClerk.ClerkOrderConsumed.selector, order.hash), 0);
+        if (state.cancelled || consumed >= order.volume) {
+            return (abi.encodeWithSelector(IClerk.ClerkOrderConsumed.selector, order.hash), 0);
+        }
         uint256 remaining = order.volume - consumed;
         return ("", remaining < volume ? remaining : volume);
     }

@@ -30,13 +30,14 @@ library RewardLib {
         toScheduler = workerpoolPrice - perWorker * winners;
     }
 
-    /// @notice The kitty reward: `min(kitty, max(kittyMin, kitty·KITTY_RATIO/100), schedulerStake)`.
-    /// @dev Capped by the stake the scheduler risked on the task: a scheduler that risked nothing (a free pool, e.g. a
-    /// self-dealt zero-price task) gets nothing, so the kitty cannot be drained for the price of gas.
-    function kittyReward(uint256 kitty, uint256 kittyMin, uint256 schedulerStake_) internal pure returns (uint256) {
+    /// @notice The kitty reward: `min(kitty, max(kittyMin, kitty·KITTY_RATIO/100), seizedByTask)`.
+    /// @dev Capped by the stakes the finalized task itself seized: a scheduler earns from the kitty only for liars
+    /// (or silent winners) it caught, so a self-dealt task can never take out more than it put in and the kitty cannot
+    /// be drained.
+    function kittyReward(uint256 kitty, uint256 kittyMin, uint256 seizedByTask) internal pure returns (uint256) {
         uint256 reward = (kitty * KITTY_RATIO) / 100;
         if (reward < kittyMin) reward = kittyMin;
         if (reward > kitty) reward = kitty;
-        return reward < schedulerStake_ ? reward : schedulerStake_;
+        return reward < seizedByTask ? reward : seizedByTask;
     }
 }

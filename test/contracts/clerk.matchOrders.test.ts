@@ -644,6 +644,124 @@ describe("Clerk matchOrders", function () {
     });
   });
 
+  describe("scheduler consent", function () {
+    /** Registers pool 2, owned and registered by the pool owner, naming `other` (funded) as its scheduler. */
+    async function poolNamingOther(f: Fixture): Promise<bigint> {
+      await f.workerpools.connect(f.poolOwner).register(f.poolOwner.address, "pool 2", f.other.address, 30, 10);
+      await f.hub.connect(f.other).deposit(INITIAL_DEPOSIT);
+      return 2n;
+    }
+
+    it("refuses a pool whose owner named a scheduler that has not consented, in matchOrders and canMatch", async function () {
+      const f = await loadFixture(deployFixture);
+      const pool = await poolNamingOther(f);
+      const o = await signedOrders(f, { workerpool: { workerpool: pool } });
+      const [ok, reason] = await f.hub.canMatch(o.app, o.dataset, o.workerpool, o.request);
+      expect(ok).to.equal(false);
+      expect(reason).to.equal(
+        f.hub.interface.encodeErrorResult("ClerkSchedulerWithoutConsent", [pool, f.other.address]),
+      );
+      await expect(match(f, o))
+        .to.be.revertedWithCustomError(f.hub, "ClerkSchedulerWithoutConsent")
+        .withArgs(pool, f.other.address);
+      // Nothing was locked on the named scheduler's account, nothing consumed.
+      expect(await f.hub.accountOf(f.other.address)).to.deep.equal([INITIAL_DEPOSIT, 0n]);
+      expect(await f.hub.dealCount()).to.equal(0n);
+      for (const kind of KINDS) expect(await f.hub.orderState(hashOf(f, kind, o))).to.deep.equal([0n, false, false]);
+    });
+
+    it("matches the same orders once the named scheduler consents, and makes it stake", async function () {
+      const f = await loadFixture(deployFixture);
+      const pool = await poolNamingOther(f);
+      const o = await signedOrders(f, { workerpool: { workerpool: pool }, request: { volume: 2n } });
+      await expectMatchFails(f, o, "ClerkSchedulerWithoutConsent", [pool, f.other.address]);
+      await f.workerpools.connect(f.other).setSchedulerConsent(pool, true);
+      await expectMatchable(f, o);
+      await expect(match(f, o))
+        .to.emit(f.hub, "DealMatched")
+        .withArgs(
+          dealId(1),
+          hashOf(f, "request", o),
+          pool,
+          hashOf(f, "app", o),
+          hashOf(f, "dataset", o),
+          hashOf(f, "workerpool", o),
+          f.requester.address,
+          2n,
+          o.request.params,
+        );
+      expect((await f.hub.viewDeal(dealId(1))).scheduler).to.equal(f.other.address);
+      expect(await f.hub.accountOf(f.other.address)).to.deep.equal([
+        INITIAL_DEPOSIT - SCHEDULER_STAKE * 2n,
+        SCHEDULER_STAKE * 2n,
+      ]);
+      // The fixture's scheduler stakes nothing for a pool it does not run.
+      expect(await f.hub.accountOf(f.scheduler.address)).to.deep.equal([INITIAL_DEPOSIT, 0n]);
+    });
+
+    it("matches at once a pool its scheduler registered for another owner", async function () {
+      const f = await loadFixture(deployFixture);
+      await f.workerpools.connect(f.other).register(f.poolOwner.address, "pool 2", f.other.address, 30, 10);
+      await f.hub.connect(f.other).deposit(INITIAL_DEPOSIT);
+      const o = await signedOrders(f, { workerpool: { workerpool: 2n } });
+      await expectMatchable(f, o);
+      await expect(match(f, o)).to.emit(f.hub, "DealMatched");
+      expect((await f.hub.viewDeal(dealId(1))).scheduler).to.equal(f.other.address);
+    });
+
+    it("refuses the fixture's pool once its scheduler withdraws its consent", async function () {
+      const f = await loadFixture(deployFixture);
+      await f.workerpools.connect(f.scheduler).setSchedulerConsent(f.workerpoolId, false);
+      const o = await signedOrders(f);
+      await expectMatchFails(f, o, "ClerkSchedulerWithoutConsent", [f.workerpoolId, f.scheduler.address]);
+    });
+
+    it("checks the consent right after the pool exists, before the pool order's expiry, nonce, signature and volume", async function () {
+      const f = await loadFixture(deployFixture);
+      const pool = await poolNamingOther(f);
+      // An unknown pool is reported as such, not as a lack of consent.
+      const unknown = await signedOrders(f, { workerpool: { workerpool: 3n } });
+      await expectMatchFails(f, unknown, "ClerkUnknownAsset", [Workerpool, 3n]);
+      // Expired, carrying a revoked nonce, unsigned: the consent is still what is reported.
+      const expiry = BigInt(await time.latest());
+      await f.hub.connect(f.poolOwner).incrementOrderNonce();
+      const bad = withSign(await signedOrders(f, { workerpool: { workerpool: pool, expiry } }), "workerpool", "0x");
+      await expectMatchFails(f, bad, "ClerkSchedulerWithoutConsent", [pool, f.other.address]);
+      // A cancelled pool order too.
+      const cancelled = await signedOrders(f, { workerpool: { workerpool: pool, nonce: 1n } });
+      await f.hub.connect(f.poolOwner).cancelWorkerpoolOrder(cancelled.workerpool);
+      await expectMatchFails(f, cancelled, "ClerkSchedulerWithoutConsent", [pool, f.other.address]);
+      // Once the scheduler consents, the pool order's own failures show up again, in their usual order.
+      await f.workerpools.connect(f.other).setSchedulerConsent(pool, true);
+      await expectMatchFails(f, bad, "ClerkOrderExpired", [hashOf(f, "workerpool", bad), expiry]);
+      await expectMatchFails(f, cancelled, "ClerkOrderConsumed", [hashOf(f, "workerpool", cancelled)]);
+    });
+
+    it("reports the app and dataset orders' failures before the consent, and the consent before the request's and the balances", async function () {
+      const f = await loadFixture(deployFixture);
+      const pool = await poolNamingOther(f);
+      const o = await signedOrders(f, { workerpool: { workerpool: pool } });
+      const noApp = withSign(o, "app", "0x");
+      await expectMatchFails(f, noApp, "ClerkInvalidSignature", [hashOf(f, "app", noApp), f.appOwner.address]);
+      const noDataset = withSign(o, "dataset", "0x");
+      await expectMatchFails(f, noDataset, "ClerkInvalidSignature", [
+        hashOf(f, "dataset", noDataset),
+        f.datasetOwner.address,
+      ]);
+      await expectMatchFails(f, withSign(o, "request", "0x"), "ClerkSchedulerWithoutConsent", [pool, f.other.address]);
+      // The named scheduler has no funds left for a stake, and the requester cannot pay 8 tasks: consent first.
+      await f.hub.connect(f.other).withdraw(INITIAL_DEPOSIT);
+      const broke = await signedOrders(f, { workerpool: { workerpool: pool }, request: { volume: 8n } });
+      await expectMatchFails(f, broke, "ClerkSchedulerWithoutConsent", [pool, f.other.address]);
+      await f.workerpools.connect(f.other).setSchedulerConsent(pool, true);
+      await expectMatchFails(f, broke, "ClerkInsufficientBalance", [
+        f.requester.address,
+        INITIAL_DEPOSIT,
+        TASK_PRICE * 8n,
+      ]);
+    });
+  });
+
   describe("expiry", function () {
     for (const kind of KINDS) {
       it(`refuses an expired ${kind} order`, async function () {

@@ -9,6 +9,7 @@ import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signer
 import fc from "fast-check";
 import { ZeroAddress, ZeroHash, getAddress, hexlify, id } from "ethers";
 import {
+  TASK_PRICE,
   deployFixture,
   Fixture,
   OrderSet,
@@ -21,8 +22,6 @@ import {
 } from "../helpers/fixture";
 import { Kind, KINDS, article, expectMatchFails, expectMatchable, hashOf, match, signerOf } from "../helpers/orders";
 import { AppOrder, DatasetOrder, RequestOrder, WorkerpoolOrder, dealId, hashOrder, signOrder } from "../../sdk/eip712";
-
-const CANCELLED = 2n ** 128n - 1n;
 
 function presign(f: Fixture, kind: Kind, o: OrderSet, by: HardhatEthersSigner) {
   const hub = f.hub.connect(by);
@@ -244,6 +243,55 @@ describe("Clerk orders", function () {
         .withArgs(hashOrder(f.domain, "AppOrder", order), ZeroAddress, f.appOwner.address);
     });
 
+    it("stops counting the app owner's presign once the app is transferred, and counts it again when it returns", async function () {
+      const f = await loadFixture(deployFixture);
+      const o = withoutSignature(await signedOrders(f, { request: { volume: 1n } }), "app");
+      const hash = hashOf(f, "app", o);
+      await presign(f, "app", o, f.appOwner);
+      await expectMatchable(f, o);
+      await f.apps.connect(f.appOwner).transferFrom(f.appOwner.address, f.other.address, f.appId);
+      // The presign is still on record, but it was made by someone who no longer signs the app's orders.
+      expect(await f.hub.orderState(hash)).to.deep.equal([0n, true, false]);
+      await expectMatchFails(f, o, "ClerkInvalidSignature", [hash, f.other.address]);
+      await f.apps.connect(f.other).transferFrom(f.other.address, f.appOwner.address, f.appId);
+      await expectMatchable(f, o);
+      await expect(match(f, o)).to.emit(f.hub, "DealMatched");
+      expect(await f.hub.orderState(hash)).to.deep.equal([1n, true, false]);
+    });
+
+    it("does not let a presign survive a dataset sale, but lets the new owner presign the order itself", async function () {
+      const f = await loadFixture(deployFixture);
+      const o = withoutSignature(await signedOrders(f), "dataset");
+      const hash = hashOf(f, "dataset", o);
+      await presign(f, "dataset", o, f.datasetOwner);
+      await f.datasets.connect(f.datasetOwner).transferFrom(f.datasetOwner.address, f.other.address, f.datasetId);
+      await expectMatchFails(f, o, "ClerkInvalidSignature", [hash, f.other.address]);
+      // The former owner can no longer presign it.
+      await expect(presign(f, "dataset", o, f.datasetOwner))
+        .to.be.revertedWithCustomError(f.hub, "ClerkNotOrderSigner")
+        .withArgs(hash, f.other.address, f.datasetOwner.address);
+      await expect(presign(f, "dataset", o, f.other))
+        .to.emit(f.hub, "OrderPresigned")
+        .withArgs(hash, f.other.address);
+      await expectMatchable(f, o);
+      await expect(match(f, o)).to.emit(f.hub, "DealMatched");
+    });
+
+    it("treats a request whose requester is the zero address as not presigned", async function () {
+      const f = await loadFixture(deployFixture);
+      // Someone credits the zero address's escrow account (depositFor does not refuse it).
+      await f.hub.connect(f.other).depositFor(ZeroAddress, TASK_PRICE);
+      const o = withoutSignature(
+        await signedOrders(f, { request: { requester: ZeroAddress, beneficiary: f.other.address } }),
+        "request",
+      );
+      const hash = hashOf(f, "request", o);
+      expect(await f.hub.orderState(hash)).to.deep.equal([0n, false, false]);
+      // Nobody presigned or signed it: it must not spend the zero address's funds.
+      await expectMatchFails(f, o, "ClerkInvalidSignature", [hash, ZeroAddress]);
+      expect(await f.hub.accountOf(ZeroAddress)).to.deep.equal([TASK_PRICE, 0n]);
+    });
+
     it("binds the presign to the exact order: a modified order is not presigned", async function () {
       const f = await loadFixture(deployFixture);
       const o = withoutSignature(await signedOrders(f), "request");
@@ -264,7 +312,8 @@ describe("Clerk orders", function () {
         await expect(cancel(f, kind, o, signer))
           .to.emit(f.hub, "OrderCancelled")
           .withArgs(hash, signer.address);
-        expect(await f.hub.orderState(hash)).to.deep.equal([CANCELLED, false, true]);
+        // Cancelling leaves the consumed volume as it was and only raises the cancelled flag.
+        expect(await f.hub.orderState(hash)).to.deep.equal([0n, false, true]);
         await expectMatchFails(f, o, "ClerkOrderConsumed", [hash]);
       });
 
@@ -287,7 +336,7 @@ describe("Clerk orders", function () {
       const appHash = hashOf(f, "app", o);
       expect(await f.hub.orderState(appHash)).to.deep.equal([2n, false, false]);
       await f.hub.connect(f.appOwner).cancelAppOrder(o.app);
-      expect(await f.hub.orderState(appHash)).to.deep.equal([CANCELLED, false, true]);
+      expect(await f.hub.orderState(appHash)).to.deep.equal([2n, false, true]);
       const next = await signedOrders(f);
       await expectMatchFails(f, { ...next, app: o.app }, "ClerkOrderConsumed", [appHash]);
     });
@@ -298,7 +347,30 @@ describe("Clerk orders", function () {
       const hash = hashOf(f, "request", o);
       await presign(f, "request", o, f.requester);
       await cancel(f, "request", o, f.requester);
-      expect(await f.hub.orderState(hash)).to.deep.equal([CANCELLED, true, true]);
+      expect(await f.hub.orderState(hash)).to.deep.equal([0n, true, true]);
+      await expectMatchFails(f, o, "ClerkOrderConsumed", [hash]);
+    });
+
+    it("keeps an order cancelled when its signer presigns it afterwards", async function () {
+      const f = await loadFixture(deployFixture);
+      const o = withoutSignature(await signedOrders(f), "app");
+      const hash = hashOf(f, "app", o);
+      await cancel(f, "app", o, f.appOwner);
+      await presign(f, "app", o, f.appOwner);
+      expect(await f.hub.orderState(hash)).to.deep.equal([0n, true, true]);
+      await expectMatchFails(f, o, "ClerkOrderConsumed", [hash]);
+    });
+
+    it("reports the full consumed volume of an exhausted order it cancels", async function () {
+      const f = await loadFixture(deployFixture);
+      const o = await signedOrders(f, { request: { volume: 3n } });
+      await match(f, o);
+      const hash = hashOf(f, "request", o);
+      expect(await f.hub.orderState(hash)).to.deep.equal([3n, false, false]);
+      await expect(cancel(f, "request", o, f.requester))
+        .to.emit(f.hub, "OrderCancelled")
+        .withArgs(hash, f.requester.address);
+      expect(await f.hub.orderState(hash)).to.deep.equal([3n, false, true]);
       await expectMatchFails(f, o, "ClerkOrderConsumed", [hash]);
     });
 
@@ -309,7 +381,7 @@ describe("Clerk orders", function () {
       await expect(f.hub.connect(f.requester).cancelRequestOrder(order))
         .to.emit(f.hub, "OrderCancelled")
         .withArgs(hash, f.requester.address);
-      expect(await f.hub.orderState(hash)).to.deep.equal([CANCELLED, false, true]);
+      expect(await f.hub.orderState(hash)).to.deep.equal([0n, false, true]);
     });
   });
 

@@ -1,7 +1,8 @@
 /**
  * Hub.claim and Hub.claimDeal: after the final deadline anyone fails a task that is not COMPLETED. The requester is
- * refunded, the scheduler's stake is seized into the kitty and every contributor's stake is unlocked, whatever stage
- * the task reached (never initialized, initialized, consensus without reveal, partial reveals, reopened).
+ * refunded, the scheduler's stake is seized into the kitty, the stakes of the winners rejected at a reopen are seized
+ * into the kitty (their scores halved) and every other contributor's stake is unlocked, whatever stage the task
+ * reached (never initialized, initialized, consensus without reveal, partial reveals, reopened).
  */
 import { expect } from "chai";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
@@ -134,9 +135,12 @@ describe("Hub.claim", function () {
         .withArgs(taskId, FAILED, 1n << COMPLETED);
     });
 
-    it("seizes the stakes of winners rejected by a reopen and unlocks later contributors", async function () {
+    it("seizes the stakes of winners rejected by a reopen, halving their scores, and unlocks later contributors", async function () {
       const { f, d } = await setup();
       const [w0, w1, w2, w3] = f.workers;
+      // Scores before: w0 2, w1 1, w3 1 (single-worker wins), so that the halving and its absence show.
+      const wins = await d.matchTrust(1n, { request: { volume: 4n } });
+      for (const [i, w] of [w0, w0, w1, w3].entries()) await d.contributeAndFinalize(w, wins.dealId, i, digestOf(`win ${i}`));
       const m = await d.matchTrust(3n);
       const taskId = d.taskId(m.dealId, 0);
       await contributeAll(d, m.dealId, 0, [
@@ -154,6 +158,12 @@ describe("Hub.claim", function () {
       const moves = claimMoves(["w3"]);
       for (const w of ["w0", "w1", "w2"]) moves[w] = { frozen: -WORKER_STAKE };
       expectMoves(before, await ledger(f), moves, SCHEDULER_STAKE + 3n * WORKER_STAKE);
+      expect(await Promise.all([w0, w1, w2, w3].map((w) => f.hub.scoreOf(w.address)))).to.deep.equal([1n, 0n, 0n, 1n]);
+      for (const w of [w0, w1, w2]) {
+        expect((await f.hub.viewContribution(taskId, w.address)).status).to.equal(3n); // still REJECTED
+      }
+      expect((await f.hub.viewContribution(taskId, w3.address)).status).to.equal(1n); // CONTRIBUTED
+      expect((await f.hub.viewTask(taskId)).status).to.equal(FAILED);
     });
 
     it("leaves the other tasks of the deal frozen", async function () {

@@ -574,6 +574,8 @@ describe("Hub.contribute", function () {
       const m1 = await match(3n);
       // A second pool whose scheduler is `other`.
       await f.workerpools.register(f.poolOwner.address, "pool 2", f.other.address, 30, 10);
+      // Registered by someone else: `other` must consent to serve (and stake for) the pool before it matches.
+      await f.workerpools.connect(f.other).setSchedulerConsent(2, true);
       await hub.connect(f.other).deposit(INITIAL_DEPOSIT);
       const m2 = await d.match({ workerpool: { workerpool: 2n }, request: { trust: 3n } });
       expect((await hub.viewDeal(m2.dealId)).scheduler).to.equal(f.other.address);

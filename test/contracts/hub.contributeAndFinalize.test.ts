@@ -1,8 +1,8 @@
 /**
  * Hub.contributeAndFinalize: the single-worker path (trust 0 or 1). One transaction by the worker commits, reveals
  * and finalizes: the owners are paid, the worker gets the whole workers' part, the scheduler its stake back plus its
- * share, and no stake stays frozen. Every custom error with its arguments, the contribution deadline edge, callback
- * data checks and delivery.
+ * share (never a kitty reward: the path seizes no stake), and no stake stays frozen. Every custom error with its
+ * arguments, the contribution deadline edge, callback data checks and delivery.
  */
 import { expect } from "chai";
 import { ethers } from "hardhat";
@@ -139,7 +139,7 @@ describe("Hub.contributeAndFinalize", function () {
       expect((await f.hub.viewTask(d.taskId(m.dealId, 1))).status).to.equal(0n);
     });
 
-    it("rewards the scheduler from a kitty that a claim filled", async function () {
+    it("pays no kitty reward even from a kitty that a claim filled: the single-worker path seizes nothing", async function () {
       const { f, d } = await setup();
       const lost = await matchSingle(d);
       await d.advanceToFinalDeadline(lost.dealId);
@@ -148,8 +148,9 @@ describe("Hub.contributeAndFinalize", function () {
       const m = await matchSingle(d);
       const before = await ledger(f);
       await d.contributeAndFinalize(f.workers[0], m.dealId, 0, digestOf("single"));
-      // min(3, max(0.1, 3·10/100)) = 0.3
-      expectMoves(before, await ledger(f), singleWorkerMoves("w0", E("0.3")), -E("0.3"));
+      // min(kitty 3, max(0.1, 0.3), seized 0) = 0: the scheduler gets its stake and its share only.
+      expectMoves(before, await ledger(f), singleWorkerMoves("w0"), 0n);
+      expect(await f.hub.kitty()).to.equal(SCHEDULER_STAKE);
     });
 
     it("on a free pool pays the owners only, and needs the worker to hold the protocol minimum stake", async function () {
@@ -390,25 +391,27 @@ describe("Hub.contributeAndFinalize", function () {
   });
 
   describe("kitty", function () {
-    // SUSPECTED CONTRACT BUG (see the report): the kitty reward is paid on every finalization, even of a task whose
-    // prices are all zero and where the scheduler staked nothing. Registries are permissionless, so anyone can
-    // register an app and a pool it schedules itself, match free self-dealt deals and collect
-    // max(kittyMin, kitty/10) per task at the cost of gas only, draining the kitty that slashed stakes fill.
-    it("pays no kitty reward to a scheduler that risked nothing on a zero-price self-dealt task", async function () {
-      const { f, d } = await setup();
+    // Registries are permissionless: anyone can register an app and a pool it schedules itself and self-deal tasks.
+    // The kitty reward is capped by the stakes the finalization itself seized, and the single-worker path seizes
+    // nothing, so such tasks never take anything out of the kitty, whatever their prices.
+
+    /** A kitty of 3 (a claimed default task), then an attacker's own app and pool (it is the scheduler, which
+     * consents by registering) and a self-dealt single-worker deal at `poolPrice`, completed by the attacker. */
+    async function selfDealt(f: Fixture, d: TaskDriver, poolPrice: bigint, deposit: bigint) {
       const lost = await matchSingle(d);
       await d.advanceToFinalDeadline(lost.dealId);
       await f.hub.claim(lost.dealId, 0);
       expect(await f.hub.kitty()).to.equal(SCHEDULER_STAKE);
 
       const attacker = (await ethers.getSigners())[18];
-      await f.token.mint(attacker.address, E("0.1"));
+      await f.token.mint(attacker.address, deposit);
       await f.token.connect(attacker).approve(await f.hub.getAddress(), ethers.MaxUint256);
-      await f.hub.connect(attacker).deposit(E("0.1")); // only the protocol minimum stake, which is never locked
+      await f.hub.connect(attacker).deposit(deposit);
       await f.apps.connect(attacker).register(attacker.address, "mine", "wasi", "file://mine.wasm", ethers.id("mine"));
-      await f.workerpools.connect(attacker).register(attacker.address, "mine", attacker.address, 0, 0);
+      await f.workerpools.connect(attacker).register(attacker.address, "mine", attacker.address, 30, 0);
       const app = await f.apps.count();
       const pool = await f.workerpools.count();
+      expect((await f.workerpools.dealTerms(pool)).schedulerConsent, "the registering scheduler consents").to.equal(true);
       const orders = {
         app: await signOrder(attacker, f.domain, "AppOrder", appOrder(f, { app, appprice: 0n })),
         dataset: await signOrder(f.datasetOwner, f.domain, "DatasetOrder", datasetOrder(f)),
@@ -416,7 +419,7 @@ describe("Hub.contributeAndFinalize", function () {
           attacker,
           f.domain,
           "WorkerpoolOrder",
-          workerpoolOrder(f, { workerpool: pool, workerpoolprice: 0n }),
+          workerpoolOrder(f, { workerpool: pool, workerpoolprice: poolPrice }),
         ),
         request: await signOrder(
           attacker,
@@ -428,7 +431,7 @@ describe("Hub.contributeAndFinalize", function () {
             dataset: 0n,
             datasetmaxprice: 0n,
             workerpool: pool,
-            workerpoolmaxprice: 0n,
+            workerpoolmaxprice: poolPrice,
             requester: attacker.address,
             beneficiary: attacker.address,
           }),
@@ -437,9 +440,26 @@ describe("Hub.contributeAndFinalize", function () {
       const m = await d.matchOrders(orders, attacker);
       const taskId = d.taskId(m.dealId, 0);
       const auth = await signMessage(attacker, f.domain, "Authorization", { worker: attacker.address, taskId });
-      await caf(f, attacker, m.dealId, 0, digestOf("free"), auth);
+      await caf(f, attacker, m.dealId, 0, digestOf("self-dealt"), auth);
+      expect((await f.hub.viewTask(taskId)).status).to.equal(COMPLETED);
+      return attacker;
+    }
 
+    it("pays no kitty reward to a scheduler that risked nothing on a zero-price self-dealt task", async function () {
+      const { f, d } = await setup();
+      // Only the protocol minimum stake, which is checked but never locked on this path.
+      const attacker = await selfDealt(f, d, 0n, E("0.1"));
       expect(await f.hub.accountOf(attacker.address), "attacker's escrow account").to.deep.equal([E("0.1"), 0n]);
+      expect(await f.hub.kitty(), "kitty").to.equal(SCHEDULER_STAKE);
+    });
+
+    it("pays no kitty reward on a priced self-dealt task either, although its scheduler staked", async function () {
+      const { f, d } = await setup();
+      // Pool price 10, reward ratio 0: the attacker, requester and scheduler at once, locks 10 + a stake of 3 (and
+      // needs 3 more free as a worker), then gets the whole price back as the worker and its stake back as the
+      // scheduler. Capped by its stake (3), the former rule would have paid it min(3, max(0.1, 0.3)) = 0.3 per task.
+      const attacker = await selfDealt(f, d, E("10"), E("16"));
+      expect(await f.hub.accountOf(attacker.address), "attacker's escrow account").to.deep.equal([E("16"), 0n]);
       expect(await f.hub.kitty(), "kitty").to.equal(SCHEDULER_STAKE);
     });
   });

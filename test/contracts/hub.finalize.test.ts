@@ -1,6 +1,7 @@
 /**
  * Hub.finalize: the scheduler completes a task once its winners revealed. Exact escrow arithmetic for every party
- * (owners, winners, dissenters, silent winners, scheduler, requester, kitty), every custom error with its arguments,
+ * (owners, winners, dissenters, silent winners, scheduler, requester, kitty: the scheduler's kitty reward is capped by
+ * the stakes that very finalization seized), every custom error with its arguments,
  * the reveal and final deadline edges, callback data checks, and the EIP-1154 callback delivery with its gas
  * guarantees (reverting, gas-burning and re-entrant consumers never block finalization; a caller cannot starve a
  * consumer of its guaranteed gas).
@@ -71,12 +72,13 @@ async function winTasks(f: Fixture, d: TaskDriver, worker: HardhatEthersSigner, 
   expect(await f.hub.scoreOf(worker.address)).to.equal(BigInt(wins));
 }
 
-/** Puts the scheduler stake of a never-initialized task of a deal with pool price `poolPrice` into the kitty. */
+/** Adds the scheduler stake (30%) of a never-initialized task of a deal with pool price `poolPrice` to the kitty. */
 async function fillKitty(f: Fixture, d: TaskDriver, poolPrice: bigint) {
+  const kitty = await f.hub.kitty();
   const m = await d.match({ workerpool: { workerpoolprice: poolPrice }, request: { workerpoolmaxprice: poolPrice } });
   await d.advanceToFinalDeadline(m.dealId);
   await f.hub.claim(m.dealId, 0);
-  expect(await f.hub.kitty()).to.equal((poolPrice * 30n) / 100n);
+  expect(await f.hub.kitty()).to.equal(kitty + (poolPrice * 30n) / 100n);
 }
 
 /** Split of a pool price between `winners` revealers and the scheduler, as the protocol defines it. */
@@ -205,7 +207,7 @@ describe("Hub.finalize", function () {
       await d.finalize(t.taskId, RESULTS);
       const after = await ledger(f);
       // The dissenter's 3 ether enter the kitty before the scheduler's reward is taken from it:
-      // reward = min(3, max(0.1, 3·10/100)) = 0.3, so the kitty ends at 2.7.
+      // reward = min(kitty 3, max(0.1, 3·10/100), seized 3) = 0.3, so the kitty ends at 2.7.
       const win = { balance: WORKER_STAKE + E("3"), frozen: -WORKER_STAKE };
       expectMoves(
         before,
@@ -245,7 +247,7 @@ describe("Hub.finalize", function () {
       expect(perWorker).to.equal(E("4.5"));
       expect(toScheduler).to.equal(E("1"));
       const win = { balance: WORKER_STAKE + E("4.5"), frozen: -WORKER_STAKE };
-      // kitty: 0 + 3 seized = 3, reward 0.3 → 2.7
+      // kitty: 0 + 3 seized = 3, reward min(3, max(0.1, 0.3), seized 3) = 0.3 → 2.7
       expectMoves(
         before,
         after,
@@ -276,7 +278,7 @@ describe("Hub.finalize", function () {
       const before = await ledger(f);
       await d.finalize(t.taskId);
       const after = await ledger(f);
-      // two silent winners seized: kitty 6, reward 0.6 → 5.4
+      // two silent winners seized: kitty 6, reward min(6, max(0.1, 0.6), seized 6) = 0.6 → 5.4
       expectMoves(
         before,
         after,
@@ -293,14 +295,49 @@ describe("Hub.finalize", function () {
       );
     });
 
-    it("rewards the scheduler with a tenth of a kitty that a claim filled (above the kitty minimum)", async function () {
+    it("pays no kitty reward when the finalization seized no stake, even with a full kitty", async function () {
       const { f, d } = await setup();
-      await fillKitty(f, d, PRICES.workerpool); // kitty = 3 ether
-      const t = await task(f, d);
+      await fillKitty(f, d, E("50")); // kitty 15: a tenth (1.5) would have been paid before the cap by seized stakes
+      await fillKitty(f, d, E("50")); // kitty 30
+      const t = await task(f, d); // three winners, all revealed: nobody loses a stake
       const before = await ledger(f);
+      expect(before.kitty).to.equal(E("30"));
       await d.finalize(t.taskId);
       const after = await ledger(f);
-      // min(3, max(0.1, 0.3)) = 0.3
+      // min(30, max(0.1, 3), seized 0) = 0
+      const win = { balance: WORKER_STAKE + E("3"), frozen: -WORKER_STAKE };
+      expectMoves(before, after, {
+        requester: { frozen: -TASK_PRICE },
+        appOwner: { balance: PRICES.app },
+        datasetOwner: { balance: PRICES.dataset },
+        w0: win,
+        w1: win,
+        w2: win,
+        scheduler: { balance: SCHEDULER_STAKE + E("1"), frozen: -SCHEDULER_STAKE },
+      });
+      expect(after.kitty).to.equal(E("30"));
+    });
+
+    it("caps the kitty reward at the stake this finalization seized (a large kitty, one dissenter)", async function () {
+      const { f, d } = await setup();
+      await fillKitty(f, d, E("50"));
+      await fillKitty(f, d, E("50")); // kitty 30
+      const [w0, w1, w2, w3] = f.workers;
+      const digest = digestOf("majority");
+      const t = await task(f, d, {
+        digest,
+        commits: [
+          [w0, digest],
+          [w3, digestOf("minority")],
+          [w1, digest],
+          [w2, digest],
+        ],
+      });
+      const before = await ledger(f);
+      expect(before.kitty).to.equal(E("30"));
+      await d.finalize(t.taskId);
+      const after = await ledger(f);
+      // The dissenter's 3 enter the kitty (33), then min(33, max(0.1, 3.3), seized 3) = 3 goes to the scheduler.
       const win = { balance: WORKER_STAKE + E("3"), frozen: -WORKER_STAKE };
       expectMoves(
         before,
@@ -312,35 +349,134 @@ describe("Hub.finalize", function () {
           w0: win,
           w1: win,
           w2: win,
-          scheduler: { balance: SCHEDULER_STAKE + E("1") + E("0.3"), frozen: -SCHEDULER_STAKE },
+          w3: { frozen: -WORKER_STAKE },
+          scheduler: { balance: SCHEDULER_STAKE + E("1") + E("3"), frozen: -SCHEDULER_STAKE },
         },
-        -E("0.3"),
+        0n,
       );
-      expect(after.kitty).to.equal(E("2.7"));
+      expect(after.kitty).to.equal(E("30"));
+    });
+
+    it("rewards the scheduler with a tenth of the kitty when that is below the seized stake (above the kitty minimum)", async function () {
+      const { f, d } = await setup();
+      await fillKitty(f, d, PRICES.workerpool); // kitty = 3 ether
+      const [w0, w1, w2, w3] = f.workers;
+      const digest = digestOf("majority");
+      const t = await task(f, d, {
+        digest,
+        commits: [
+          [w0, digest],
+          [w1, digest],
+          [w3, digestOf("minority")],
+          [w2, digest],
+        ],
+      });
+      const before = await ledger(f);
+      await d.finalize(t.taskId);
+      const after = await ledger(f);
+      // kitty 3 + 3 seized = 6; min(6, max(0.1, 0.6), seized 3) = 0.6
+      const win = { balance: WORKER_STAKE + E("3"), frozen: -WORKER_STAKE };
+      expectMoves(
+        before,
+        after,
+        {
+          requester: { frozen: -TASK_PRICE },
+          appOwner: { balance: PRICES.app },
+          datasetOwner: { balance: PRICES.dataset },
+          w0: win,
+          w1: win,
+          w2: win,
+          w3: { frozen: -WORKER_STAKE },
+          scheduler: { balance: SCHEDULER_STAKE + E("1") + E("0.6"), frozen: -SCHEDULER_STAKE },
+        },
+        WORKER_STAKE - E("0.6"),
+      );
+      expect(after.kitty).to.equal(E("5.4"));
     });
 
     it("rewards the scheduler with the kitty minimum when a tenth of the kitty is below it", async function () {
       const { f, d } = await setup();
-      await fillKitty(f, d, E("1")); // kitty = 0.3 ether; a tenth is 0.03 < 0.1
-      const t = await task(f, d);
+      // Pool price 1: worker stake max(0.1, 0.3) = 0.3, scheduler stake 0.3; the workers share 0.9, the scheduler keeps 0.1.
+      const poolPrice = E("1");
+      const [w0, w1, w2, w3] = f.workers;
+      const digest = digestOf("majority");
+      const t = await task(f, d, {
+        digest,
+        overrides: { workerpool: { workerpoolprice: poolPrice }, request: { workerpoolmaxprice: poolPrice } },
+        commits: [
+          [w3, digestOf("minority")],
+          [w0, digest],
+          [w1, digest],
+          [w2, digest],
+        ],
+      });
+      const stake = E("0.3");
+      expect(await f.hub.workerStakeOf(t.dealId)).to.equal(stake);
+      expect(await f.hub.schedulerStakeOf(t.dealId)).to.equal(stake);
       const before = await ledger(f);
+      expect(before.kitty).to.equal(0n);
       await d.finalize(t.taskId);
       const after = await ledger(f);
-      expect(after.accounts.scheduler.balance - before.accounts.scheduler.balance).to.equal(
-        SCHEDULER_STAKE + E("1") + E("0.1"),
+      // kitty 0 + 0.3 seized = 0.3; a tenth is 0.03 < 0.1: min(0.3, max(0.1, 0.03), seized 0.3) = 0.1
+      const win = { balance: stake + E("0.3"), frozen: -stake };
+      expectMoves(
+        before,
+        after,
+        {
+          requester: { frozen: -(PRICES.app + PRICES.dataset + poolPrice) },
+          appOwner: { balance: PRICES.app },
+          datasetOwner: { balance: PRICES.dataset },
+          w0: win,
+          w1: win,
+          w2: win,
+          w3: { frozen: -stake },
+          scheduler: { balance: stake + E("0.1") + E("0.1"), frozen: -stake },
+        },
+        E("0.2"),
       );
-      expect(after.kitty).to.equal(E("0.2"));
     });
 
-    it("rewards the scheduler with the whole kitty when it holds less than the kitty minimum", async function () {
+    it("pays out the whole kitty when it holds only the minimum stake this finalization seized", async function () {
       const { f, d } = await setup();
-      await fillKitty(f, d, E("0.2")); // kitty = 0.06 ether < 0.1
-      const t = await task(f, d);
+      // Pool price 0.2: worker stake max(0.1, 0.06) = 0.1, scheduler stake 0.06; the workers share 0.18, 0.06 each,
+      // the scheduler keeps 0.02. The kitty always holds at least what the finalization seized, so its own cap can
+      // only tie with the seized-stake cap: here kitty = seized = kittyMin = 0.1.
+      const poolPrice = E("0.2");
+      const [w0, w1, w2, w3] = f.workers;
+      const digest = digestOf("majority");
+      const t = await task(f, d, {
+        digest,
+        overrides: { workerpool: { workerpoolprice: poolPrice }, request: { workerpoolmaxprice: poolPrice } },
+        commits: [
+          [w3, digestOf("minority")],
+          [w0, digest],
+          [w1, digest],
+          [w2, digest],
+        ],
+      });
+      const stake = E("0.1");
+      expect(await f.hub.workerStakeOf(t.dealId)).to.equal(stake);
+      expect(await f.hub.schedulerStakeOf(t.dealId)).to.equal(E("0.06"));
       const before = await ledger(f);
+      expect(before.kitty).to.equal(0n);
       await d.finalize(t.taskId);
       const after = await ledger(f);
-      expect(after.accounts.scheduler.balance - before.accounts.scheduler.balance).to.equal(
-        SCHEDULER_STAKE + E("1") + E("0.06"),
+      // kitty 0 + 0.1 seized = 0.1: min(0.1, max(0.1, 0.01), seized 0.1) = 0.1, the whole kitty
+      const win = { balance: stake + E("0.06"), frozen: -stake };
+      expectMoves(
+        before,
+        after,
+        {
+          requester: { frozen: -(PRICES.app + PRICES.dataset + poolPrice) },
+          appOwner: { balance: PRICES.app },
+          datasetOwner: { balance: PRICES.dataset },
+          w0: win,
+          w1: win,
+          w2: win,
+          w3: { frozen: -stake },
+          scheduler: { balance: E("0.06") + E("0.02") + E("0.1"), frozen: -E("0.06") },
+        },
+        0n,
       );
       expect(after.kitty).to.equal(0n);
     });

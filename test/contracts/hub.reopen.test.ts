@@ -146,7 +146,7 @@ describe("Hub.reopen", function () {
       expect(await statusOf(w)).to.equal(Contribution.REJECTED);
     }
     const seized = 3n * WORKER_STAKE;
-    const kittyReward = seized / 10n; // min(kitty 9, max(kittyMin 0.1, 10% of 9), scheduler stake 3) = 0.9
+    const kittyReward = seized / 10n; // min(kitty 9, max(kittyMin 0.1, 10% of 9), seized by this finalization 9) = 0.9
     expect(await hub.kitty()).to.equal(seized - kittyReward);
     expect(await hub.accountOf(f.scheduler.address)).to.deep.equal([
       scheduler.balance + SCHEDULER_STAKE + parseEther("1") + kittyReward,
@@ -264,5 +264,7 @@ describe("Hub.reopen", function () {
       expect(await hub.accountOf(w.address)).to.deep.equal([INITIAL_DEPOSIT - WORKER_STAKE, 0n]);
     }
     expect(await hub.accountOf(dissenter.address)).to.deep.equal([INITIAL_DEPOSIT, 0n]);
+    // The kitty holds the scheduler's stake and the three rejected stakes; nothing was paid out of it.
+    expect(await hub.kitty()).to.equal(SCHEDULER_STAKE + 3n * WORKER_STAKE);
   });
 });

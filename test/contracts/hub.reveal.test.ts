@@ -1,16 +1,18 @@
 /**
  * Hub.reveal and Hub.revealBatch: the winners of a task in REVEALING disclose the digest behind their commitment,
- * which must match both the consensus hash and their own seal.
+ * which must match both the consensus hash and their own seal; only members of the winning group (the contributions
+ * that committed the consensus hash) can reveal.
  */
 import { expect } from "chai";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
-import { ZeroHash, hexlify, randomBytes } from "ethers";
+import { ZeroHash, hexlify, parseEther, randomBytes } from "ethers";
 import type { Hub } from "../../typechain-types";
-import { Fixture, INITIAL_DEPOSIT, WORKER_STAKE, deployFixture } from "../helpers/fixture";
+import { Fixture, INITIAL_DEPOSIT, PRICES, SCHEDULER_STAKE, TASK_PRICE, WORKER_STAKE, deployFixture } from "../helpers/fixture";
 import { Matched, TaskDriver, digestOf } from "../helpers/driver";
 import { Contribution, Status, bit } from "../helpers/status";
 import { eventNames } from "../helpers/views";
+import { expectMoves, ledger } from "../helpers/ledger";
 import { resultHash, resultSeal } from "../../sdk/eip712";
 
 const D = digestOf("consensus result");
@@ -251,6 +253,79 @@ describe("Hub.reveal", function () {
       for (const w of [honest1, honest2]) {
         expect((await hub.viewContribution(task, w.address)).status).to.equal(Contribution.REVEALED);
       }
+    });
+  });
+
+  describe("workers outside the winning group", function () {
+    it("refuses a worker that committed another resultHash with a seal made for the consensus digest, so it cannot dilute the winners", async function () {
+      // Trust 3 on a fresh deal: the mole commits E's resultHash (it is not in D's group) but a seal computed for D,
+      // then workers[0..2] commit D and reach consensus.
+      const m3 = await d.match({ request: { trust: 3n } });
+      const task = d.taskId(m3.dealId, 0);
+      const [w0, w1, w2] = winners;
+      const mole = f.workers[4];
+      await hub
+        .connect(mole)
+        .contribute(m3.dealId, 0, resultHash(task, E), resultSeal(mole.address, task, D), await d.authorize(mole, task));
+      for (const w of [w0, w1, w2]) await d.contribute(w, m3.dealId, 0, D);
+      const t = await hub.viewTask(task);
+      expect([t.status, t.contributorCount, t.winnerCount, t.consensusHash]).to.deep.equal([
+        Status.REVEALING,
+        4n,
+        3n,
+        resultHash(task, D),
+      ]);
+
+      // D matches the consensus hash and the mole's seal, but the mole is not a member of the winning group.
+      for (const digest of [D, E]) {
+        await expect(d.reveal(mole, task, digest))
+          .to.be.revertedWithCustomError(hub, "HubInvalidReveal")
+          .withArgs(task, mole.address);
+      }
+      // Not after a winner made D public either, directly or relayed by the scheduler.
+      await d.reveal(w0, task, D);
+      await expect(d.reveal(mole, task, D)).to.be.revertedWithCustomError(hub, "HubInvalidReveal").withArgs(task, mole.address);
+      await expect(hub.connect(f.scheduler).revealBatch([await d.relayedReveal(mole, task, D)]))
+        .to.be.revertedWithCustomError(hub, "HubInvalidReveal")
+        .withArgs(task, mole.address);
+      expect((await hub.viewContribution(task, mole.address)).status).to.equal(Contribution.CONTRIBUTED);
+
+      // The mole's reveal cannot stand in for a winner's: before the reveal deadline, finalize still waits for w2.
+      await d.reveal(w1, task, D);
+      expect((await hub.viewTask(task)).revealCount).to.equal(2n);
+      const deadline = await d.revealDeadline(task);
+      await time.setNextBlockTimestamp(deadline - 2n);
+      await expect(d.finalize(task)).to.be.revertedWithCustomError(hub, "HubRevealsPending").withArgs(task, 2n, 3n);
+
+      // Once w2 revealed too (in the last second), finalize pays the three real winners 9 / 3 = 3 each (not 9 / 4)
+      // and seizes the mole's stake: kitty 0 + 3, reward min(3, max(0.1, 0.3), seized 3) = 0.3.
+      await time.setNextBlockTimestamp(deadline - 1n);
+      await d.reveal(w2, task, D);
+      const before = await ledger(f);
+      expect(before.kitty).to.equal(0n);
+      await d.finalize(task);
+      const ether = parseEther;
+      const win = { balance: WORKER_STAKE + ether("3"), frozen: -WORKER_STAKE };
+      expectMoves(
+        before,
+        await ledger(f),
+        {
+          requester: { frozen: -TASK_PRICE },
+          appOwner: { balance: PRICES.app },
+          datasetOwner: { balance: PRICES.dataset },
+          w0: win,
+          w1: win,
+          w2: win,
+          w4: { frozen: -WORKER_STAKE },
+          scheduler: { balance: SCHEDULER_STAKE + ether("1") + ether("0.3"), frozen: -SCHEDULER_STAKE },
+        },
+        WORKER_STAKE - ether("0.3"),
+      );
+      expect([(await hub.viewTask(task)).status, (await hub.viewTask(task)).revealCount]).to.deep.equal([
+        Status.COMPLETED,
+        3n,
+      ]);
+      expect((await hub.viewContribution(task, mole.address)).status).to.equal(Contribution.CONTRIBUTED);
     });
   });
 

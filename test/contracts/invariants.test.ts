@@ -3,8 +3,9 @@
  * network. `docs/invariants.md` lists every invariant and names the check below that enforces it.
  *
  * Each run deploys nothing new: `loadFixture(deployFixture)` reverts to the deployed fixture, registers a second
- * workerpool with random ratios, then plays a random list of actions (deposits, withdrawals, matches, contributions,
- * reveals, finalizations, reopenings, claims, time jumps). Actions hold raw numbers that are resolved against the
+ * workerpool with random ratios (its scheduler consents to it), then plays a random list of actions (deposits,
+ * withdrawals, matches, contributions, reveals, finalizations, reopenings, claims, the scheduler withdrawing or giving
+ * back its consent to the second pool, time jumps). Actions hold raw numbers that are resolved against the
  * state of the run when they execute, with a bias towards targets where the action can succeed, so both the happy
  * paths and the rejections happen often and shrinking keeps a failing list valid.
  *
@@ -76,9 +77,12 @@ function split(poolPrice: bigint, rewardRatio: bigint, winners: bigint): { perWo
   return { perWorker, toScheduler: poolPrice - perWorker * winners };
 }
 
-/** `min(kitty, max(kittyMin, kitty·10/100), schedulerStake)`: a scheduler earns from the kitty at most what it risked. */
-function kittyReward(kitty: bigint, schedulerStake: bigint): bigint {
-  return min(min(kitty, max(KITTY_MIN, (kitty * KITTY_RATIO) / 100n)), schedulerStake);
+/**
+ * `min(kitty, max(kittyMin, kitty·10/100), seized)`, `kitty` already holding what the finalization seized: a scheduler
+ * earns from the kitty at most the stakes of the losers that very finalization caught (nothing without a loser).
+ */
+function kittyReward(kitty: bigint, seized: bigint): bigint {
+  return min(min(kitty, max(KITTY_MIN, (kitty * KITTY_RATIO) / 100n)), seized);
 }
 
 // ------------------------------------------------------------------------------------------------ actions
@@ -100,11 +104,15 @@ type Action =
   | { kind: "deposit"; who: number; amount: bigint }
   | { kind: "withdraw"; who: number; percent: number }
   | { kind: "initialize"; task: number; sender: number }
-  | { kind: "contribute"; task: number; worker: number; digest: number }
+  /** `mole`: the worker commits the resultHash of digest 2 (the rarest) but a seal made for digest 0 (the commonest). */
+  | { kind: "contribute"; task: number; worker: number; digest: number; mole: boolean }
   | { kind: "reveal"; task: number; worker: number; honest: boolean; digest: number }
   /** Several workers contribute to the same task, one transaction (and one checked step) each. */
   | { kind: "contributeGroup"; task: number; worker: number; digests: number[] }
-  /** The winning group of a task reveals, one transaction each; `silent` workers (bit i: the i-th) do not. */
+  /**
+   * The winning group of a task reveals, one transaction each; `silent` workers (bit i: the i-th) do not. Moles
+   * (outside the group, with a seal made for the consensus digest) try to reveal it first.
+   */
   | { kind: "revealGroup"; task: number; silent: number; finalize: boolean }
   /** A winning group stays silent: the clock goes to its reveal deadline and the scheduler reopens the task. */
   | { kind: "abandon"; task: number }
@@ -114,7 +122,9 @@ type Action =
   | { kind: "claim"; task: number; sender: number }
   | { kind: "claimDeal"; deal: number; sender: number }
   | { kind: "wait"; seconds: number }
-  | { kind: "waitForDeadline"; task: number; deadline: "contribution" | "reveal" | "final"; offset: number };
+  | { kind: "waitForDeadline"; task: number; deadline: "contribution" | "reveal" | "final"; offset: number }
+  /** The scheduler gives or withdraws its consent to serve the second pool. */
+  | { kind: "consent"; consent: boolean };
 
 const pick = fc.nat({ max: 9999 });
 const digestArb = fc.oneof(
@@ -166,7 +176,13 @@ const actionArb: fc.Arbitrary<Action> = fc.oneof(
   },
   { arbitrary: fc.record({ kind: fc.constant("initialize" as const), task: pick, sender: pick }), weight: 2 },
   {
-    arbitrary: fc.record({ kind: fc.constant("contribute" as const), task: pick, worker: pick, digest: digestArb }),
+    arbitrary: fc.record({
+      kind: fc.constant("contribute" as const),
+      task: pick,
+      worker: pick,
+      digest: digestArb,
+      mole: fc.oneof({ arbitrary: fc.constant(false), weight: 4 }, { arbitrary: fc.constant(true), weight: 1 }),
+    }),
     weight: 22,
   },
   {
@@ -228,9 +244,21 @@ const actionArb: fc.Arbitrary<Action> = fc.oneof(
     }),
     weight: 4,
   },
+  {
+    arbitrary: fc.record({
+      kind: fc.constant("consent" as const),
+      consent: fc.oneof({ arbitrary: fc.constant(true), weight: 1 }, { arbitrary: fc.constant(false), weight: 1 }),
+    }),
+    weight: 1,
+  },
 );
 
 const scenarioArb = fc.record({
+  /** Pool price of a prelude deal left to be claimed, whose scheduler stake (30%) fills the kitty; 0: no prelude. */
+  kittyPrelude: fc.oneof(
+    { arbitrary: fc.constant(0n), weight: 1 },
+    { arbitrary: fc.bigInt({ min: parseEther("1"), max: parseEther("60") }), weight: 1 },
+  ),
   workers: fc.integer({ min: 4, max: 6 }),
   workerStakeRatio: fc.integer({ min: 0, max: 100 }),
   schedulerRewardRatio: fc.integer({ min: 0, max: 100 }),
@@ -250,7 +278,10 @@ interface MAccount {
 
 interface MContribution {
   worker: string;
+  /** The digest behind the committed resultHash. */
   digest: string;
+  /** The digest the seal was made for: `digest`, except for a mole. */
+  sealDigest: string;
   hash: string;
   status: C;
 }
@@ -308,6 +339,8 @@ class Model {
   kitty = 0n;
   hubTokens = 0n;
   clock = 0n;
+  /** Whether the scheduler consents to serve the second pool (its orders match only then). */
+  pool2Consent = true;
 
   constructor(
     readonly appOwner: string,
@@ -368,9 +401,10 @@ class Model {
     if (a.score < 0xffffffffn) a.score += 1n;
   }
 
-  payScheduler(deal: MDeal, share: bigint) {
+  /** `seized`: the stakes this finalization seized (already in the kitty). */
+  payScheduler(deal: MDeal, share: bigint, seized: bigint) {
     this.unlock(deal.scheduler, deal.schedulerStake);
-    const reward = kittyReward(this.kitty, deal.schedulerStake);
+    const reward = kittyReward(this.kitty, seized);
     this.kitty -= reward;
     this.credit(deal.scheduler, share + reward);
   }
@@ -469,6 +503,8 @@ class Run {
   readonly everyone: HardhatEthersSigner[];
   state!: ChainState;
   private readonly pools: bigint[];
+  /** Deals matched by the prelude, on top of the MAX_DEALS the random actions may match. */
+  private preludeDeals = 0;
 
   constructor(
     readonly f: Fixture,
@@ -494,12 +530,43 @@ class Run {
       Number(this.pool2.workerStakeRatio),
       Number(this.pool2.rewardRatio),
     );
+    // Registered by the protocol owner: its orders match only once the scheduler consents.
+    await f.workerpools.connect(f.scheduler).setSchedulerConsent(2n, true);
     this.state = await this.read();
     for (const [address, a] of Object.entries(this.state.accounts)) Object.assign(this.model.account(address), a);
     for (const [address, w] of Object.entries(this.state.wallets)) this.model.wallets.set(address, w);
     this.model.kitty = this.state.kitty;
     this.model.hubTokens = this.state.hubTokens;
     this.model.clock = BigInt(await time.latest());
+  }
+
+  /**
+   * The prelude: a single-task deal on the fixture's pool with only a pool price (`poolPrice`), left untouched and
+   * claimed at its final deadline, so that the kitty starts the random actions holding its scheduler's stake (and a
+   * finalization with a cheap loser then finds its kitty reward capped by the stakes it seized). Checked like any
+   * other step.
+   */
+  async fillKitty(poolPrice: bigint) {
+    const m = this.model;
+    const action: MatchAction = {
+      kind: "match",
+      requester: 0,
+      pool: 0,
+      trust: 1,
+      volume: 1,
+      dataset: false,
+      appPrice: 0n,
+      datasetPrice: 0n,
+      poolPrice,
+    };
+    let t = m.clock + 1n;
+    await this.execute((await this.planMatch(action, t))!, t, -1);
+    const deal = m.deals[m.deals.length - 1];
+    await this.waitUntil(deal.finalDeadline);
+    t = m.clock + 1n;
+    await this.execute(this.planClaimDeal(deal, this.f.other, t), t, -1);
+    expect(m.kitty, "the prelude filled the kitty with the scheduler's stake").to.equal(deal.schedulerStake);
+    this.preludeDeals = m.deals.length;
   }
 
   // ---------------------------------------------------------------- reading the chain
@@ -584,7 +651,7 @@ class Run {
       const contributions = t.contributions.map((c) => ({
         worker: lower(c.worker),
         status: BigInt(c.status),
-        sealPrefix: lower(dataSlice(resultSeal(c.worker, t.id, c.digest), 0, 11)),
+        sealPrefix: lower(dataSlice(resultSeal(c.worker, t.id, c.sealDigest), 0, 11)),
         stake: t.deal.workerStake,
       }));
       tasks[t.id] = { view, contributions };
@@ -724,12 +791,16 @@ class Run {
       }
       case "contribute": {
         const target = this.pickContributionTask(action.task, t);
-        return this.planContribute(target, this.pickContributor(action.worker, target), action.digest, t);
+        return this.planContribute(target, this.pickContributor(action.worker, target), action.digest, t, action.mole);
       }
       case "reveal": {
         const target = this.pickRevealTask(action.task, t);
-        // A member of the winning group that has not revealed yet (one pick in six: any worker).
-        const worker = this.pickWorker(action.worker, (w) => this.isPendingWinner(target.task, w.address));
+        // A member of the winning group that has not revealed yet, or a mole whose seal was made for the consensus
+        // digest (one pick in six: any worker).
+        const worker = this.pickWorker(
+          action.worker,
+          (w) => this.isPendingWinner(target.task, w.address) || this.isMoleOnConsensus(target.task, w.address),
+        );
         return this.planReveal(target, worker, action.honest, action.digest, t);
       }
       case "finalize": {
@@ -785,7 +856,7 @@ class Run {
               task.resultDigest = digest;
               const { perWorker, toScheduler } = m.payOwners(deal, 1n);
               m.payWinner(worker.address, 0n, perWorker);
-              m.payScheduler(deal, toScheduler);
+              m.payScheduler(deal, toScheduler, 0n); // nothing seized: no kitty reward
               return [`ContributionRevealed:${task.id}`, `TaskFinalized:${task.id}`];
             },
           };
@@ -826,6 +897,17 @@ class Run {
           action.deal % 10 === 0 || from.length === 0 ? undefined : from[Math.floor(action.deal / 10) % from.length];
         return this.planClaimDeal(deal, this.everyone[action.sender % this.everyone.length], t);
       }
+      case "consent": {
+        const consent = action.consent;
+        const label = `setSchedulerConsent(2, ${consent}) by the scheduler`;
+        const send = () => f.workerpools.connect(f.scheduler).setSchedulerConsent(2n, consent, GAS);
+        // The registry's event is not the Hub's: the Hub emits nothing.
+        const apply = () => {
+          m.pool2Consent = consent;
+          return [];
+        };
+        return { label, kind: action.kind, send, expected: { apply } };
+      }
       case "wait":
       case "waitForDeadline":
       case "contributeGroup":
@@ -857,17 +939,22 @@ class Run {
     worker: HardhatEthersSigner,
     digestIndex: number,
     t: bigint,
+    mole = false,
   ): Promise<Plan> {
     const { f, model: m } = this;
     const hub = f.hub;
-    const digest = DIGESTS[digestIndex];
+    // A mole commits another result's hash with a seal made for digest 0, hoping to reveal digest 0 if it wins.
+    const digest = DIGESTS[mole ? 2 : digestIndex];
+    const sealDigest = mole ? DIGESTS[0] : digest;
     const h = resultHash(target.taskId, digest);
-    const seal = resultSeal(worker.address, target.taskId, digest);
+    const seal = resultSeal(worker.address, target.taskId, sealDigest);
     const authorization = await signMessage(f.scheduler, f.domain, "Authorization", {
       worker: worker.address,
       taskId: target.taskId,
     });
-    const label = `contribute ${this.describe(target)} by ${worker.address} with digest ${digestIndex}`;
+    const label =
+      `contribute ${this.describe(target)} by ${worker.address} with digest ${DIGESTS.indexOf(digest)}` +
+      (mole ? ", seal for digest 0 (mole)" : "");
     const send = () => hub.connect(worker).contribute(target.dealId, target.index, h, seal, authorization, GAS);
     const missing = this.dealError(target);
     if (missing) return { label, kind: "contribute", send, expected: { error: missing } };
@@ -895,7 +982,7 @@ class Run {
           }
           m.lock(worker.address, deal.workerStake);
           const position = task.contributions.length;
-          task.contributions.push({ worker: worker.address, digest, hash: h, status: C.CONTRIBUTED });
+          task.contributions.push({ worker: worker.address, digest, sealDigest, hash: h, status: C.CONTRIBUTED });
           events.push(`ContributionCommitted:${task.id}`);
           const group = task.groups.get(h) ?? [];
           group.push(position);
@@ -911,7 +998,7 @@ class Run {
         },
       };
     }
-    return { label, kind: "contribute", send, expected };
+    return { label, kind: "contribute", send, expected, note: mole ? "mole" : undefined };
   }
 
   private pickRevealTask(n: number, t: bigint): Target {
@@ -925,10 +1012,29 @@ class Run {
   /** A member of the task's winning group that has not revealed yet. */
   private isPendingWinner(task: MTask | undefined, worker: string): boolean {
     const c = this.contributionOf(task, worker);
-    return c?.status === C.CONTRIBUTED && c.hash === task?.consensusHash;
+    return c?.status === C.CONTRIBUTED && !!task && this.isMember(task, c);
   }
 
-  /** `honest`: the worker reveals the digest it committed to; otherwise another one. */
+  /** A contribution outside the winning group whose seal was made for the consensus digest. */
+  private isMoleOnConsensus(task: MTask | undefined, worker: string): boolean {
+    const c = this.contributionOf(task, worker);
+    return (
+      c?.status === C.CONTRIBUTED &&
+      !!task &&
+      !this.isMember(task, c) &&
+      resultHash(task.id, c.sealDigest) === task.consensusHash
+    );
+  }
+
+  /** Whether a contribution's position is in the membership of the group that reached consensus. */
+  private isMember(task: MTask, c: MContribution): boolean {
+    return (task.groups.get(task.consensusHash) ?? []).includes(task.contributions.indexOf(c));
+  }
+
+  /**
+   * `honest`: the worker reveals the digest behind its own seal (a mole: the one it hopes to pass off); otherwise
+   * another one.
+   */
   private planReveal(
     target: Target,
     worker: HardhatEthersSigner,
@@ -940,8 +1046,8 @@ class Run {
     const task = target.task;
     const own = this.contributionOf(task, worker.address);
     let digest = DIGESTS[digestIndex];
-    if (own && honest) digest = own.digest;
-    if (own && !honest && digest === own.digest) digest = DIGESTS[(DIGESTS.indexOf(own.digest) + 1) % 3];
+    if (own && honest) digest = own.sealDigest;
+    if (own && !honest && digest === own.sealDigest) digest = DIGESTS[(DIGESTS.indexOf(own.sealDigest) + 1) % 3];
     const label = `reveal ${this.describe(target)} by ${worker.address} with digest ${DIGESTS.indexOf(digest)}`;
     const send = () => hub.connect(worker).reveal(target.taskId, digest, GAS);
     const status = task?.status ?? S.UNSET;
@@ -954,7 +1060,12 @@ class Run {
       expected = { error: ["HubUnexpectedContributionStatus", task.id, worker.address, C.UNSET] };
     } else if (own.status !== C.CONTRIBUTED) {
       expected = { error: ["HubUnexpectedContributionStatus", task.id, worker.address, own.status] };
-    } else if (digest !== own.digest || own.hash !== task.consensusHash) {
+    } else if (
+      !this.isMember(task, own) ||
+      resultHash(task.id, digest) !== task.consensusHash ||
+      digest !== own.sealDigest
+    ) {
+      // Only a member of the winning group, revealing the consensus digest behind its own seal.
       expected = { error: ["HubInvalidReveal", task.id, worker.address] };
     } else {
       expected = {
@@ -966,7 +1077,9 @@ class Run {
         },
       };
     }
-    return { label, kind: "reveal", send, expected };
+    // A mole passing off the digest behind its seal, which is not the one behind its hash.
+    const mole = own !== undefined && digest === own.sealDigest && digest !== own.digest;
+    return { label, kind: "reveal", send, expected, note: mole ? "mole" : undefined };
   }
 
   private planFinalize(target: Target, sender: HardhatEthersSigner, t: bigint): Plan {
@@ -990,13 +1103,15 @@ class Run {
       expected = {
         apply: () => {
           const deal = task.deal;
-          const kitty =
-            m.kitty + deal.workerStake * BigInt(task.contributions.filter((c) => c.status !== C.REVEALED).length);
+          const seized = deal.workerStake * BigInt(task.contributions.filter((c) => c.status !== C.REVEALED).length);
+          const kitty = m.kitty + seized;
           plan.note = [
             task.contributions.some((c) => c.status === C.REJECTED) ? "rejected group seized" : "",
             task.contributions.some((c) => c.status === C.CONTRIBUTED) ? "losers seized" : "",
-            kittyReward(kitty, deal.schedulerStake) < min(kitty, max(KITTY_MIN, (kitty * KITTY_RATIO) / 100n))
-              ? "kitty reward capped by stake"
+            kittyReward(kitty, seized) < min(kitty, max(KITTY_MIN, (kitty * KITTY_RATIO) / 100n))
+              ? seized === 0n
+                ? "no kitty reward: nothing seized"
+                : "kitty reward capped by the seized stakes"
               : "",
           ]
             .filter(Boolean)
@@ -1012,7 +1127,7 @@ class Run {
               a.score = a.score / 2n;
             }
           }
-          m.payScheduler(deal, toScheduler);
+          m.payScheduler(deal, toScheduler, seized);
           return [`TaskFinalized:${task.id}`];
         },
       };
@@ -1058,7 +1173,7 @@ class Run {
 
   private async planMatch(action: MatchAction, t: bigint): Promise<Plan | undefined> {
     const { f, model: m } = this;
-    if (m.deals.length >= MAX_DEALS) return undefined;
+    if (m.deals.length >= MAX_DEALS + this.preludeDeals) return undefined;
     const requester = this.requesters[action.requester];
     const poolId = this.pools[action.pool];
     const workerStakeRatio = action.pool === 0 ? WORKER_STAKE_RATIO : this.pool2.workerStakeRatio;
@@ -1097,7 +1212,9 @@ class Run {
       ? "success"
       : fmt(f.hub.interface.parseError(reason)!.name, [...f.hub.interface.parseError(reason)!.args].map(norm));
     let expected: Expected;
-    if (requesterBalance < price * volume) {
+    if (action.pool === 1 && !m.pool2Consent) {
+      expected = { error: ["ClerkSchedulerWithoutConsent", poolId, f.scheduler.address] };
+    } else if (requesterBalance < price * volume) {
       expected = { error: ["ClerkInsufficientBalance", requester.address, requesterBalance, price * volume] };
     } else if (schedulerBalance < schedulerStake * volume) {
       expected = {
@@ -1291,6 +1408,11 @@ class Run {
     }
     if (action.kind === "revealGroup") {
       const target = this.pickRevealTask(action.task, t);
+      // Moles whose seal was made for the consensus digest try first, and must be refused.
+      for (const worker of this.workers.filter((w) => this.isMoleOnConsensus(target.task, w.address))) {
+        const at = m.clock + 1n;
+        await this.execute(this.planReveal(target, worker, true, 0, at), at, n);
+      }
       const group = this.workers.filter((w) => this.isPendingWinner(target.task, w.address));
       for (const [i, worker] of group.entries()) {
         if ((action.silent >> i) & 1) continue;
@@ -1551,6 +1673,7 @@ describe("Hub invariants (seeded random scenarios)", function () {
       });
       try {
         await run.start();
+        if (scenario.kittyPrelude > 0n) await run.fillKitty(scenario.kittyPrelude);
         const actions: Action[] = [scenario.first, scenario.second, ...scenario.actions];
         for (const [n, action] of actions.entries()) await run.step(action, n);
         await run.finish();
@@ -1583,6 +1706,7 @@ describe("Hub invariants (seeded random scenarios)", function () {
           p.stakeRatio,
           p.rewardRatio,
         );
+        await f.workerpools.connect(f.scheduler).setSchedulerConsent(2n, true);
         const orders = await signedOrders(f, {
           workerpool: { workerpool: 2n, workerpoolprice: p.poolPrice },
           request: { workerpoolmaxprice: p.poolPrice, trust: BigInt(p.trust) },
@@ -1628,11 +1752,13 @@ describe("Hub invariants (seeded random scenarios)", function () {
         const stake = await hub.workerStakeOf(deal);
         const schedulerStake = await hub.schedulerStakeOf(deal);
         const silent = winners.length - revealers.length + (withDissent ? 1 : 0);
-        const kittyBeforeReward = before.kitty + stake * BigInt(silent);
+        const seized = stake * BigInt(silent);
+        const kittyBeforeReward = before.kitty + seized;
         const reward = kittyBeforeReward - after.kitty;
-        expect(reward, "kitty reward = min(kitty, max(kittyMin, kitty/10), scheduler stake)").to.equal(
-          kittyReward(kittyBeforeReward, schedulerStake),
+        expect(reward, "kitty reward = min(kitty, max(kittyMin, kitty/10), stakes seized by this finalization)").to.equal(
+          kittyReward(kittyBeforeReward, seized),
         );
+        if (silent === 0) expect(reward, "no loser: no kitty reward").to.equal(0n);
 
         const gains = revealers.map((_, i) => {
           const d = delta(5 + i);

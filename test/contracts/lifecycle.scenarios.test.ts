@@ -5,7 +5,9 @@
  *
  * Fixture numbers: price per task 13 (app 1 + dataset 2 + pool 10); worker stake per contribution
  * max(0.1, 10·30/100) = 3; scheduler stake per task 10·30/100 = 3; pool split: workers share 10 − 10·10/100 = 9,
- * the scheduler keeps the rest (1 with 1 or 3 winners); kitty reward min(kitty, max(0.1, kitty/10)).
+ * the scheduler keeps the rest (1 with 1 or 3 winners); kitty reward min(kitty, max(0.1, kitty/10), seized) where
+ * `seized` is what that very finalization took from losers (so nothing without a loser, nothing on the single-worker
+ * path).
  * The scheduler, the requester and the six workers start with 100 deposited; every other account with 0.
  */
 import { expect } from "chai";
@@ -303,7 +305,7 @@ describe("lifecycle scenarios", function () {
           worker1: [E("97"), 0n], // stake seized
           worker2: [E("103"), 0n],
           worker3: [E("103"), 0n],
-          scheduler: [E("101.3"), 0n], // stake back + 1 + kitty reward max(0.1, 3/10)
+          scheduler: [E("101.3"), 0n], // stake back + 1 + kitty reward min(3, max(0.1, 3/10), seized 3)
         },
         E("2.7"), // 3 seized − 0.3 reward
       );
@@ -509,7 +511,7 @@ describe("lifecycle scenarios", function () {
           worker3: [E("103"), 0n], // new group: stake back + 3
           worker4: [E("103"), 0n],
           worker5: [E("103"), 0n],
-          scheduler: [E("101.9"), 0n], // stake back + 1 + kitty reward 9/10
+          scheduler: [E("101.9"), 0n], // stake back + 1 + kitty reward min(9, max(0.1, 9/10), seized 9)
         },
         E("8.1"), // 9 seized − 0.9
       );
@@ -593,6 +595,42 @@ describe("lifecycle scenarios", function () {
       await expectLedger(f, { requester: [E("100"), 0n], scheduler: [E("97"), 0n] }, SCHEDULER_STAKE);
       await expectScores(f, {});
       await expectTask(f, task, { status: Status.FAILED, contributorCount: 3n, revealCount: 0n });
+    });
+
+    it("seizes the stakes of the silent winners rejected at a reopen when the task is then claimed", async function () {
+      const { f, d } = await setup();
+      const silent = f.workers.slice(0, 3);
+      const late = f.workers[3];
+      const m = await d.match({ request: { trust: 3n } });
+      const task = d.taskId(m.dealId, 0);
+      const digest = digestOf("never revealed");
+      await contributeAll(d, m.dealId, 0, silent, [digest, digest, digest]);
+      await d.advanceToRevealDeadline(task);
+      expect(await hubEvents(f, f.hub.connect(f.scheduler).reopen(task))).to.deep.equal([["TaskReopened", task]]);
+      await d.contribute(late, m.dealId, 0, digestOf("alone"));
+      await expectTask(f, task, { status: Status.ACTIVE, contributorCount: 4n, winnerCount: 0n });
+
+      await d.advanceToFinalDeadline(m.dealId);
+      expect(await hubEvents(f, f.hub.connect(f.other).claim(m.dealId, 0))).to.deep.equal([
+        ["TaskClaimed", task, m.dealId, 0n],
+      ]);
+
+      await expectLedger(
+        f,
+        {
+          requester: [E("100"), 0n],
+          scheduler: [E("97"), 0n], // stake seized
+          worker0: [E("97"), 0n], // rejected at the reopen: stake seized
+          worker1: [E("97"), 0n],
+          worker2: [E("97"), 0n],
+          worker3: [E("100"), 0n], // contributed after the reopen: stake unlocked
+        },
+        SCHEDULER_STAKE + 3n * WORKER_STAKE,
+      );
+      await expectScores(f, {});
+      await expectTask(f, task, { status: Status.FAILED, contributorCount: 4n });
+      for (const w of silent) expect(await contributionStatus(f, task, w)).to.equal(Contribution.REJECTED);
+      expect(await contributionStatus(f, task, late)).to.equal(Contribution.CONTRIBUTED);
     });
   });
 
@@ -899,6 +937,112 @@ describe("lifecycle scenarios", function () {
       await expectTask(f, t1, { status: Status.FAILED, index: 1n, contributorCount: 1n, revealCount: 0n });
       await expectTask(f, t2, { status: Status.COMPLETED, index: 2n, resultDigest: d2 });
       expect(await f.token.balanceOf(f.requester.address)).to.equal(INITIAL_TOKENS - INITIAL_DEPOSIT);
+    });
+  });
+
+  describe("11. the kitty: filled by failures, paid out only against the stakes a finalization seizes", function () {
+    it("pays nothing from a full kitty on the single-worker path or a clean finalize, then a tenth on a finalize with a loser", async function () {
+      const { f, d } = await setup();
+      const [w0, w1, w2, w3] = f.workers;
+
+      // A task nobody initialized is claimed: the scheduler's stake fills the kitty.
+      const lost = await d.match({ request: { trust: 1n } });
+      await d.advanceToFinalDeadline(lost.dealId);
+      await f.hub.connect(f.other).claim(lost.dealId, 0);
+      await expectLedger(f, { scheduler: [E("97"), 0n] }, E("3"));
+
+      // The single-worker path seizes nothing: no kitty reward.
+      const single = await d.match({ request: { trust: 1n } });
+      await d.contributeAndFinalize(w0, single.dealId, 0, digestOf("single"));
+      const afterSingle: Book = {
+        requester: [E("87"), 0n],
+        appOwner: [E("1"), 0n],
+        datasetOwner: [E("2"), 0n],
+        worker0: [E("109"), 0n],
+        scheduler: [E("98"), 0n], // 97 − 3 + 3 + 1
+      };
+      await expectLedger(f, afterSingle, E("3"));
+
+      // Three agreeing winners, all revealed: nothing seized, no kitty reward.
+      const clean = await d.match({ request: { trust: 3n } });
+      const cleanTask = d.taskId(clean.dealId, 0);
+      const good = digestOf("good");
+      await contributeAll(d, clean.dealId, 0, [w0, w1, w2], [good, good, good]);
+      for (const w of [w0, w1, w2]) await d.reveal(w, cleanTask, good);
+      expect(await hubEvents(f, d.finalize(cleanTask))).to.deep.equal([["TaskFinalized", cleanTask, good, "0x"]]);
+      await expectLedger(
+        f,
+        {
+          requester: [E("74"), 0n],
+          appOwner: [E("2"), 0n],
+          datasetOwner: [E("4"), 0n],
+          worker0: [E("112"), 0n],
+          worker1: [E("103"), 0n],
+          worker2: [E("103"), 0n],
+          scheduler: [E("99"), 0n], // + 1, no kitty reward
+        },
+        E("3"),
+      );
+
+      // A dissenter loses 3: kitty 6, reward min(6, max(0.1, 0.6), seized 3) = 0.6.
+      const lossy = await d.match({ request: { trust: 3n } });
+      const lossyTask = d.taskId(lossy.dealId, 0);
+      await contributeAll(d, lossy.dealId, 0, [w3, w0, w1, w2], [digestOf("bad"), good, good, good]);
+      for (const w of [w0, w1, w2]) await d.reveal(w, lossyTask, good);
+      await d.finalize(lossyTask);
+      await expectLedger(
+        f,
+        {
+          requester: [E("61"), 0n],
+          appOwner: [E("3"), 0n],
+          datasetOwner: [E("6"), 0n],
+          worker0: [E("115"), 0n],
+          worker1: [E("106"), 0n],
+          worker2: [E("106"), 0n],
+          worker3: [E("97"), 0n],
+          scheduler: [E("100.6"), 0n], // + 1 + 0.6
+        },
+        E("5.4"),
+      );
+      await expectScores(f, { 0: 3n, 1: 2n, 2: 2n });
+    });
+  });
+
+  describe("12. a pool registered for a scheduler by someone else", function () {
+    it("matches no deal until the named scheduler consents, then completes a task with it", async function () {
+      const { f, d } = await setup();
+      // The pool owner registers a second pool naming the fixture's scheduler, which has not agreed to stake for it.
+      await f.workerpools.connect(f.poolOwner).register(f.poolOwner.address, "second pool", f.scheduler.address, 30, 10);
+      const pool = await f.workerpools.count();
+      expect(pool).to.equal(2n);
+      expect((await f.workerpools.dealTerms(pool)).schedulerConsent).to.equal(false);
+      const overrides = { workerpool: { workerpool: pool }, request: { trust: 1n } };
+      const refused = await signedOrders(f, overrides);
+      await expect(d.matchOrders(refused))
+        .to.be.revertedWithCustomError(f.hub, "ClerkSchedulerWithoutConsent")
+        .withArgs(pool, f.scheduler.address);
+      expect(await f.hub.dealCount()).to.equal(0n);
+      await expectLedger(f, {}, 0n); // nobody's funds were locked, least of all the scheduler's
+
+      await f.workerpools.connect(f.scheduler).setSchedulerConsent(pool, true);
+      const m = await d.match(overrides);
+      expect((await f.hub.viewDeal(m.dealId)).scheduler).to.equal(f.scheduler.address);
+      await expectLedger(f, { requester: [E("87"), E("13")], scheduler: [E("97"), E("3")] }, 0n);
+      const task = d.taskId(m.dealId, 0);
+      const digest = digestOf("consented");
+      await d.contributeAndFinalize(f.workers[0], m.dealId, 0, digest);
+      await expectLedger(
+        f,
+        {
+          requester: [E("87"), 0n],
+          appOwner: [E("1"), 0n],
+          datasetOwner: [E("2"), 0n],
+          worker0: [E("109"), 0n],
+          scheduler: [E("101"), 0n],
+        },
+        0n,
+      );
+      await expectTask(f, task, { status: Status.COMPLETED, resultDigest: digest });
     });
   });
 });

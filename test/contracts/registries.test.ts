@@ -11,9 +11,10 @@ import {
   SCHEDULER_REWARD_RATIO,
   WORKER_STAKE_RATIO,
   deployFixture,
+  Fixture,
   signedOrders,
 } from "../helpers/fixture";
-import { dealId, hashOrder } from "../../sdk/eip712";
+import { dealId, hashOrder, signOrder } from "../../sdk/eip712";
 
 describe("Registries", function () {
   describe("AppRegistry", function () {
@@ -150,32 +151,38 @@ describe("Registries", function () {
         .to.emit(f.workerpools, "WorkerpoolRegistered")
         .withArgs(2n, f.other.address, f.workers[0].address, "second");
       await expect(tx).to.emit(f.workerpools, "WorkerpoolConfigured").withArgs(2n, f.workers[0].address, 100, 0);
+      // Registered by the deployer, not by the scheduler: no consent yet.
+      await expect(tx).to.emit(f.workerpools, "SchedulerConsentChanged").withArgs(2n, f.workers[0].address, false);
       await expect(tx).to.emit(f.workerpools, "Transfer").withArgs(ZeroAddress, f.other.address, 2n);
       expect(await f.workerpools.count()).to.equal(2n);
       expect(await f.workerpools.ownerOf(2)).to.equal(f.other.address);
       const pool = await f.workerpools.workerpool(2);
-      expect([pool.scheduler, pool.workerStakeRatio, pool.schedulerRewardRatio, pool.description]).to.deep.equal([
-        f.workers[0].address,
-        100n,
-        0n,
-        "second",
-      ]);
+      expect([
+        pool.scheduler,
+        pool.workerStakeRatio,
+        pool.schedulerRewardRatio,
+        pool.schedulerConsent,
+        pool.description,
+      ]).to.deep.equal([f.workers[0].address, 100n, 0n, false, "second"]);
     });
 
     it("describes the fixture's pool and its deal terms", async function () {
       const f = await loadFixture(deployFixture);
       const pool = await f.workerpools.workerpool(1);
-      expect([pool.scheduler, pool.workerStakeRatio, pool.schedulerRewardRatio, pool.description]).to.deep.equal([
-        f.scheduler.address,
-        WORKER_STAKE_RATIO,
-        SCHEDULER_REWARD_RATIO,
-        "test pool",
-      ]);
+      // The fixture's scheduler consented after the pool owner registered the pool.
+      expect([
+        pool.scheduler,
+        pool.workerStakeRatio,
+        pool.schedulerRewardRatio,
+        pool.schedulerConsent,
+        pool.description,
+      ]).to.deep.equal([f.scheduler.address, WORKER_STAKE_RATIO, SCHEDULER_REWARD_RATIO, true, "test pool"]);
       expect(await f.workerpools.dealTerms(1)).to.deep.equal([
         f.poolOwner.address,
         f.scheduler.address,
         WORKER_STAKE_RATIO,
         SCHEDULER_REWARD_RATIO,
+        true,
       ]);
     });
 
@@ -225,7 +232,8 @@ describe("Registries", function () {
     it("accepts ratios of exactly 0 and 100", async function () {
       const f = await loadFixture(deployFixture);
       await f.workerpools.register(f.other.address, "p", f.other.address, 0, 100);
-      expect(await f.workerpools.dealTerms(2)).to.deep.equal([f.other.address, f.other.address, 0n, 100n]);
+      // Registered by the deployer on `other`'s behalf: `other` has not consented.
+      expect(await f.workerpools.dealTerms(2)).to.deep.equal([f.other.address, f.other.address, 0n, 100n, false]);
     });
 
     describe("configure", function () {
@@ -235,13 +243,21 @@ describe("Registries", function () {
           .to.emit(f.workerpools, "WorkerpoolConfigured")
           .withArgs(1n, f.other.address, 50, 20);
         const pool = await f.workerpools.workerpool(1);
-        expect([pool.scheduler, pool.workerStakeRatio, pool.schedulerRewardRatio, pool.description]).to.deep.equal([
+        // A new scheduler that is not the caller has not consented yet.
+        expect([
+          pool.scheduler,
+          pool.workerStakeRatio,
+          pool.schedulerRewardRatio,
+          pool.schedulerConsent,
+          pool.description,
+        ]).to.deep.equal([f.other.address, 50n, 20n, false, "test pool"]);
+        expect(await f.workerpools.dealTerms(1)).to.deep.equal([
+          f.poolOwner.address,
           f.other.address,
           50n,
           20n,
-          "test pool",
+          false,
         ]);
-        expect(await f.workerpools.dealTerms(1)).to.deep.equal([f.poolOwner.address, f.other.address, 50n, 20n]);
       });
 
       it("refuses anyone but the pool owner, the scheduler included", async function () {
@@ -260,7 +276,14 @@ describe("Registries", function () {
           .to.be.revertedWithCustomError(f.workerpools, "RegistryNotAssetOwner")
           .withArgs(1n, f.poolOwner.address);
         await f.workerpools.connect(f.other).configure(1, f.scheduler.address, 50, 20);
-        expect(await f.workerpools.dealTerms(1)).to.deep.equal([f.other.address, f.scheduler.address, 50n, 20n]);
+        // The transfer reset the scheduler's consent; keeping the scheduler does not restore it.
+        expect(await f.workerpools.dealTerms(1)).to.deep.equal([
+          f.other.address,
+          f.scheduler.address,
+          50n,
+          20n,
+          false,
+        ]);
       });
 
       it("refuses an unknown id", async function () {
@@ -291,6 +314,7 @@ describe("Registries", function () {
           f.scheduler.address,
           WORKER_STAKE_RATIO,
           SCHEDULER_REWARD_RATIO,
+          true,
         ]);
       });
 
@@ -302,6 +326,8 @@ describe("Registries", function () {
         // The new scheduler needs funds for its stake.
         await f.hub.connect(f.other).deposit(INITIAL_DEPOSIT);
         await f.workerpools.connect(f.poolOwner).configure(1, f.other.address, 50, 20);
+        // The new scheduler must consent before the pool's orders match again.
+        await f.workerpools.connect(f.other).setSchedulerConsent(1, true);
         const after = await signedOrders(f);
         await f.hub.connect(f.requester).matchOrders(after.app, after.dataset, after.workerpool, after.request);
 
@@ -331,6 +357,212 @@ describe("Registries", function () {
         const o = await signedOrders(f);
         await f.hub.connect(f.requester).matchOrders(o.app, o.dataset, o.workerpool, o.request);
         expect(await f.hub.workerStakeOf(dealId(1))).to.equal(parseEther("0.1"));
+      });
+    });
+
+    describe("scheduler consent", function () {
+      /** Matches fresh default orders (pool 1) for the requester. */
+      async function matchPool1(f: Fixture) {
+        const o = await signedOrders(f);
+        return f.hub.connect(f.requester).matchOrders(o.app, o.dataset, o.workerpool, o.request);
+      }
+
+      it("records the consent at once when the scheduler registers the pool itself", async function () {
+        const f = await loadFixture(deployFixture);
+        const tx = f.workerpools.connect(f.other).register(f.poolOwner.address, "own", f.other.address, 30, 10);
+        await expect(tx).to.emit(f.workerpools, "SchedulerConsentChanged").withArgs(2n, f.other.address, true);
+        expect(await f.workerpools.dealTerms(2)).to.deep.equal([f.poolOwner.address, f.other.address, 30n, 10n, true]);
+        expect((await f.workerpools.workerpool(2)).schedulerConsent).to.equal(true);
+      });
+
+      it("lets the scheduler named by the pool owner give its consent, announcing it", async function () {
+        const f = await loadFixture(deployFixture);
+        await f.workerpools.connect(f.poolOwner).register(f.poolOwner.address, "p2", f.other.address, 30, 10);
+        expect(await f.workerpools.dealTerms(2)).to.deep.equal([
+          f.poolOwner.address,
+          f.other.address,
+          30n,
+          10n,
+          false,
+        ]);
+        await expect(f.workerpools.connect(f.other).setSchedulerConsent(2, true))
+          .to.emit(f.workerpools, "SchedulerConsentChanged")
+          .withArgs(2n, f.other.address, true);
+        expect(await f.workerpools.dealTerms(2)).to.deep.equal([f.poolOwner.address, f.other.address, 30n, 10n, true]);
+        expect((await f.workerpools.workerpool(2)).schedulerConsent).to.equal(true);
+        // Pool 1 is untouched.
+        expect((await f.workerpools.dealTerms(1))[4]).to.equal(true);
+      });
+
+      it("lets the scheduler withdraw its consent, after which the pool's orders no longer match", async function () {
+        const f = await loadFixture(deployFixture);
+        await expect(f.workerpools.connect(f.scheduler).setSchedulerConsent(1, false))
+          .to.emit(f.workerpools, "SchedulerConsentChanged")
+          .withArgs(1n, f.scheduler.address, false);
+        expect(await f.workerpools.dealTerms(1)).to.deep.equal([
+          f.poolOwner.address,
+          f.scheduler.address,
+          WORKER_STAKE_RATIO,
+          SCHEDULER_REWARD_RATIO,
+          false,
+        ]);
+        expect((await f.workerpools.workerpool(1)).schedulerConsent).to.equal(false);
+        await expect(matchPool1(f))
+          .to.be.revertedWithCustomError(f.hub, "ClerkSchedulerWithoutConsent")
+          .withArgs(1n, f.scheduler.address);
+        // Consenting again makes the pool usable again.
+        await expect(f.workerpools.connect(f.scheduler).setSchedulerConsent(1, true))
+          .to.emit(f.workerpools, "SchedulerConsentChanged")
+          .withArgs(1n, f.scheduler.address, true);
+        await expect(matchPool1(f)).to.emit(f.hub, "DealMatched");
+      });
+
+      it("refuses consent from anyone but the pool's scheduler, the pool owner included", async function () {
+        const f = await loadFixture(deployFixture);
+        for (const caller of [f.poolOwner, f.other, f.owner, f.requester]) {
+          for (const consent of [true, false]) {
+            await expect(f.workerpools.connect(caller).setSchedulerConsent(1, consent))
+              .to.be.revertedWithCustomError(f.workerpools, "WorkerpoolRegistryNotScheduler")
+              .withArgs(1n, caller.address);
+          }
+        }
+        // The scheduler of pool 1 cannot consent for pool 2, which names someone else.
+        await f.workerpools.connect(f.poolOwner).register(f.poolOwner.address, "p2", f.other.address, 30, 10);
+        await expect(f.workerpools.connect(f.scheduler).setSchedulerConsent(2, true))
+          .to.be.revertedWithCustomError(f.workerpools, "WorkerpoolRegistryNotScheduler")
+          .withArgs(2n, f.scheduler.address);
+        expect((await f.workerpools.dealTerms(1))[4]).to.equal(true);
+        expect((await f.workerpools.dealTerms(2))[4]).to.equal(false);
+      });
+
+      it("refuses consent for id 0 or an unknown id", async function () {
+        const f = await loadFixture(deployFixture);
+        for (const unknown of [0n, 2n]) {
+          await expect(f.workerpools.connect(f.scheduler).setSchedulerConsent(unknown, true))
+            .to.be.revertedWithCustomError(f.workerpools, "RegistryUnknownAsset")
+            .withArgs(unknown);
+        }
+      });
+
+      it("resets the consent when configure names a new scheduler", async function () {
+        const f = await loadFixture(deployFixture);
+        const tx = f.workerpools.connect(f.poolOwner).configure(1, f.other.address, 30, 10);
+        await expect(tx).to.emit(f.workerpools, "SchedulerConsentChanged").withArgs(1n, f.other.address, false);
+        await expect(tx).to.emit(f.workerpools, "WorkerpoolConfigured").withArgs(1n, f.other.address, 30, 10);
+        expect(await f.workerpools.dealTerms(1)).to.deep.equal([f.poolOwner.address, f.other.address, 30n, 10n, false]);
+        await expect(matchPool1(f))
+          .to.be.revertedWithCustomError(f.hub, "ClerkSchedulerWithoutConsent")
+          .withArgs(1n, f.other.address);
+        // The former scheduler no longer speaks for the pool.
+        await expect(f.workerpools.connect(f.scheduler).setSchedulerConsent(1, true))
+          .to.be.revertedWithCustomError(f.workerpools, "WorkerpoolRegistryNotScheduler")
+          .withArgs(1n, f.scheduler.address);
+        // Naming the former scheduler again does not bring its old consent back.
+        await expect(f.workerpools.connect(f.poolOwner).configure(1, f.scheduler.address, 30, 10))
+          .to.emit(f.workerpools, "SchedulerConsentChanged")
+          .withArgs(1n, f.scheduler.address, false);
+        expect((await f.workerpools.dealTerms(1))[4]).to.equal(false);
+      });
+
+      it("records the consent at once when the pool owner names itself scheduler", async function () {
+        const f = await loadFixture(deployFixture);
+        await expect(f.workerpools.connect(f.poolOwner).configure(1, f.poolOwner.address, 30, 10))
+          .to.emit(f.workerpools, "SchedulerConsentChanged")
+          .withArgs(1n, f.poolOwner.address, true);
+        expect(await f.workerpools.dealTerms(1)).to.deep.equal([
+          f.poolOwner.address,
+          f.poolOwner.address,
+          30n,
+          10n,
+          true,
+        ]);
+      });
+
+      it("keeps the consent when configure keeps the scheduler", async function () {
+        const f = await loadFixture(deployFixture);
+        await expect(f.workerpools.connect(f.poolOwner).configure(1, f.scheduler.address, 50, 20)).not.to.emit(
+          f.workerpools,
+          "SchedulerConsentChanged",
+        );
+        expect(await f.workerpools.dealTerms(1)).to.deep.equal([
+          f.poolOwner.address,
+          f.scheduler.address,
+          50n,
+          20n,
+          true,
+        ]);
+        await expect(matchPool1(f)).to.emit(f.hub, "DealMatched");
+        // A withdrawn consent stays withdrawn too.
+        await f.workerpools.connect(f.scheduler).setSchedulerConsent(1, false);
+        await expect(f.workerpools.connect(f.poolOwner).configure(1, f.scheduler.address, 40, 5)).not.to.emit(
+          f.workerpools,
+          "SchedulerConsentChanged",
+        );
+        expect(await f.workerpools.dealTerms(1)).to.deep.equal([
+          f.poolOwner.address,
+          f.scheduler.address,
+          40n,
+          5n,
+          false,
+        ]);
+      });
+
+      it("resets the consent when the pool token changes hands", async function () {
+        const f = await loadFixture(deployFixture);
+        await expect(f.workerpools.connect(f.poolOwner).transferFrom(f.poolOwner.address, f.other.address, 1))
+          .to.emit(f.workerpools, "SchedulerConsentChanged")
+          .withArgs(1n, f.scheduler.address, false);
+        expect(await f.workerpools.dealTerms(1)).to.deep.equal([
+          f.other.address,
+          f.scheduler.address,
+          WORKER_STAKE_RATIO,
+          SCHEDULER_REWARD_RATIO,
+          false,
+        ]);
+        // The new owner's orders do not match until the scheduler agrees to serve it.
+        const o = await signedOrders(f);
+        const pool = await signOrder(f.other, f.domain, "WorkerpoolOrder", o.workerpool);
+        await expect(f.hub.connect(f.requester).matchOrders(o.app, o.dataset, pool, o.request))
+          .to.be.revertedWithCustomError(f.hub, "ClerkSchedulerWithoutConsent")
+          .withArgs(1n, f.scheduler.address);
+        await f.workerpools.connect(f.scheduler).setSchedulerConsent(1, true);
+        await expect(f.hub.connect(f.requester).matchOrders(o.app, o.dataset, pool, o.request)).to.emit(
+          f.hub,
+          "DealMatched",
+        );
+        // A safe transfer resets it as well.
+        await expect(
+          f.workerpools
+            .connect(f.other)
+            ["safeTransferFrom(address,address,uint256)"](f.other.address, f.poolOwner.address, 1),
+        )
+          .to.emit(f.workerpools, "SchedulerConsentChanged")
+          .withArgs(1n, f.scheduler.address, false);
+        expect((await f.workerpools.dealTerms(1))[4]).to.equal(false);
+      });
+
+      it("announces nothing on a transfer when there is no consent to reset", async function () {
+        const f = await loadFixture(deployFixture);
+        await f.workerpools.connect(f.scheduler).setSchedulerConsent(1, false);
+        await expect(
+          f.workerpools.connect(f.poolOwner).transferFrom(f.poolOwner.address, f.other.address, 1),
+        ).not.to.emit(f.workerpools, "SchedulerConsentChanged");
+        expect(await f.workerpools.ownerOf(1)).to.equal(f.other.address);
+        expect((await f.workerpools.dealTerms(1))[4]).to.equal(false);
+      });
+
+      it("keeps the consent on a transfer of the pool to its current owner", async function () {
+        const f = await loadFixture(deployFixture);
+        await expect(
+          f.workerpools.connect(f.poolOwner).transferFrom(f.poolOwner.address, f.poolOwner.address, 1),
+        ).not.to.emit(f.workerpools, "SchedulerConsentChanged");
+        expect(await f.workerpools.dealTerms(1)).to.deep.equal([
+          f.poolOwner.address,
+          f.scheduler.address,
+          WORKER_STAKE_RATIO,
+          SCHEDULER_REWARD_RATIO,
+          true,
+        ]);
       });
     });
   });

@@ -96,6 +96,8 @@ export async function deployFixture(): Promise<Fixture> {
     Number(WORKER_STAKE_RATIO),
     Number(SCHEDULER_REWARD_RATIO),
   );
+  // The scheduler agrees to serve (and stake for) the pool: without it the pool's orders do not match.
+  await workerpools.connect(scheduler).setSchedulerConsent(1, true);
   const { chainId } = await ethers.provider.getNetwork();
   return {
     hub,
