@@ -62,6 +62,8 @@ abstract contract Clerk is IClerk, EIP712, Ownable, ReentrancyGuardTransient {
         uint256 minWorkerStake_,
         uint256 kittyMin_
     ) EIP712("Concord", "1") Ownable(owner_) {
+        // A wrong answer must always cost something, even on a free pool.
+        if (minWorkerStake_ == 0) revert ClerkInvalidAmount(0);
         _token = token_;
         _apps = apps_;
         _datasets = datasets_;

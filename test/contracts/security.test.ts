@@ -20,6 +20,7 @@ import {
   workerpoolOrder,
 } from "../helpers/fixture";
 import { TaskDriver, digestOf } from "../helpers/driver";
+import { deployConcord } from "../../deploy/lib";
 import { resultHash, resultSeal, signOrder } from "../../sdk/eip712";
 
 /** The attacker's own free app and a pool it owns, named with `scheduler` as scheduler. */
@@ -148,6 +149,16 @@ describe("security regressions", function () {
       }
       expect(await f.hub.kitty()).to.equal(kitty);
       expect(await f.hub.accountOf(attacker.address)).to.deep.equal(before);
+    });
+  });
+
+  describe("deployment", function () {
+    it("refuses a zero protocol minimum stake, so that a wrong answer always costs something", async function () {
+      const [deployer] = await ethers.getSigners();
+      const hub = (await loadFixture(deployFixture)).hub;
+      await expect(deployConcord(deployer, { minWorkerStake: 0n }))
+        .to.be.revertedWithCustomError(hub, "ClerkInvalidAmount")
+        .withArgs(0n);
     });
   });
 
