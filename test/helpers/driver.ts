@@ -6,7 +6,8 @@ import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import { ContractTransactionResponse, hexlify, id, toUtf8Bytes } from "ethers";
 import { Fixture, OrderOverrides, OrderSet, TIMEREF, deployFixture, signedOrders } from "./fixture";
-import { resultHash, resultSeal, signMessage, taskId as computeTaskId } from "../../sdk/eip712";
+import { taskId as computeTaskId } from "../../sdk/eip712";
+import { authorizationSignature, commitment, relayedContribution, relayedReveal } from "../../sdk/orders";
 
 export interface Matched {
   dealId: string;
@@ -79,11 +80,11 @@ export class TaskDriver {
 
   /** The scheduler's authorization for `worker` on a task. */
   async authorize(worker: HardhatEthersSigner, taskId: string, scheduler = this.f.scheduler): Promise<string> {
-    return signMessage(scheduler, this.f.domain, "Authorization", { worker: worker.address, taskId });
+    return authorizationSignature(scheduler, this.f.domain, worker.address, taskId);
   }
 
   commitment(worker: HardhatEthersSigner, taskId: string, digest: string) {
-    return { resultHash: resultHash(taskId, digest), resultSeal: resultSeal(worker.address, taskId, digest) };
+    return commitment(worker.address, taskId, digest);
   }
 
   async contribute(worker: HardhatEthersSigner, dealId: string, index: bigint | number, digest: string) {
@@ -102,20 +103,12 @@ export class TaskDriver {
 
   /** A relayed contribution, signed by the worker. */
   async relayedContribution(worker: HardhatEthersSigner, dealId: string, index: bigint | number, digest: string) {
-    const task = this.taskId(dealId, index);
-    const { resultHash: h, resultSeal: s } = this.commitment(worker, task, digest);
-    const signature = await signMessage(worker, this.f.domain, "Contribution", {
-      taskId: task,
-      resultHash: h,
-      resultSeal: s,
-    });
-    return { dealId, index, worker: worker.address, resultHash: h, resultSeal: s, signature };
+    return relayedContribution(worker, this.f.domain, dealId, index, digest);
   }
 
   /** A relayed reveal, signed by the worker. */
   async relayedReveal(worker: HardhatEthersSigner, taskId: string, digest: string) {
-    const signature = await signMessage(worker, this.f.domain, "Reveal", { taskId, resultDigest: digest });
-    return { taskId, worker: worker.address, resultDigest: digest, signature };
+    return relayedReveal(worker, this.f.domain, taskId, digest);
   }
 
   async contributeAndFinalize(
