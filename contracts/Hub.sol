@@ -366,12 +366,17 @@ contract Hub is IHub, Clerk {
             if (c.status == ContributionStatus.REVEALED) {
                 _payWinner(worker, stake, perWorker);
             } else {
-                _seize(worker, stake);
+                _penalize(worker, stake);
                 seized += stake;
-                Account storage a = _accounts[worker];
-                a.score = a.score / 2;
             }
         }
+    }
+
+    /// @dev A losing contributor: its stake goes to the kitty and its score is halved.
+    function _penalize(address worker, uint256 stake) private {
+        _seize(worker, stake);
+        Account storage a = _accounts[worker];
+        a.score = a.score / 2;
     }
 
     /// @dev Returns a winner's stake, pays its share and raises its score, in one account write.
@@ -467,9 +472,7 @@ contract Hub is IHub, Clerk {
                 ContributionRecord storage c = contributions[i];
                 if (c.status == ContributionStatus.REJECTED) {
                     // A winner that stayed silent (rejected at reopen) caused the failure: it loses its stake.
-                    _seize(c.worker, stake);
-                    Account storage a = _accounts[c.worker];
-                    a.score = a.score / 2;
+                    _penalize(c.worker, stake);
                 } else {
                     _unlock(c.worker, stake);
                 }
