@@ -1,0 +1,236 @@
+/**
+ * Concord's deterministic app runtime (DESIGN §4, docs/apps.md), usable on its own: the worker daemon, `concord
+ * run-local` and `concord verify-determinism` all run apps through `Runtime.run`.
+ *
+ * A run gets a read-only input directory (`/in`, holding the dataset as `/in/dataset`), a fresh output directory
+ * (`/out`), arguments from the request params, a fixed environment, and a seed (the task id) for its virtual clock
+ * and randomness. Its result is the output directory: `digest` = directoryDigest(/out) (sdk/encoding.ts), and
+ * `/out/callback-data`, when written, is the raw callback payload of deals with an on-chain callback.
+ */
+import { createHash } from "node:crypto";
+import { link, copyFile, lstat, mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { directoryDigest, EncodingError } from "../../sdk/encoding";
+import { parseParams, ParamsError } from "../../sdk/params";
+import { RuntimeError } from "./errors";
+import { runInThread } from "./thread";
+import { prepareModule, type PreparedModule } from "./wasi/module";
+
+export { RuntimeError, isRuntimeError, type RuntimeErrorCode } from "./errors";
+
+export type RuntimeKind = "wasi" | "sql";
+export const RUNTIMES: readonly RuntimeKind[] = ["wasi", "sql"];
+
+export interface Limits {
+  /** wall-clock deadline of one run, thread start included */
+  timeoutMs: number;
+  /** WebAssembly linear memory of a wasi app */
+  memoryBytes: number;
+  /** total size of the output directory */
+  outputBytes: number;
+  /** stdout and stderr are each kept up to this many bytes (for the logs; never part of the result) */
+  logBytes: number;
+}
+
+export const DEFAULT_LIMITS: Limits = {
+  timeoutMs: 60_000,
+  memoryBytes: 256 * 1024 * 1024,
+  outputBytes: 16 * 1024 * 1024,
+  logBytes: 64 * 1024,
+};
+
+/** The environment every app sees, whatever the host's: results never depend on the host's locale or zone. */
+export const SANDBOX_ENV: Readonly<Record<string, string>> = Object.freeze({
+  HOME: "/",
+  LANG: "C.UTF-8",
+  LC_ALL: "C.UTF-8",
+  TZ: "UTC",
+});
+export const DATASET_PATH = "/in/dataset";
+export const CALLBACK_FILE = "callback-data";
+export const RESULT_FILE = "result.json";
+export const APP_ARGV0 = "app";
+
+export interface RunRequest {
+  runtime: RuntimeKind;
+  /** the WebAssembly module's bytes (runtime `wasi`) */
+  app?: Uint8Array;
+  /** a local, verified dataset file; `name` names the table a CSV becomes in the `sql` runtime */
+  dataset?: { path: string; name?: string };
+  /** the request order's params (sdk/params.ts) */
+  params: string;
+  /** 32-byte hex seed of the virtual clock and randomness: the task id */
+  seed: string;
+  /** where the output goes (created, must be empty); default a fresh temporary directory */
+  outputDir?: string;
+  limits?: Partial<Limits>;
+  signal?: AbortSignal;
+}
+
+export interface RunResult {
+  /** directoryDigest of the output directory */
+  digest: string;
+  /** bytes of /out/callback-data, when the app wrote it */
+  callbackData?: Uint8Array;
+  outputDir: string;
+  /** files of the output, relative paths sorted, with sizes */
+  files: { path: string; size: number }[];
+  outputBytes: number;
+  stdout: Uint8Array;
+  stderr: Uint8Array;
+  logsTruncated: boolean;
+  durationMs: number;
+}
+
+interface WasiReply {
+  exitCode: number;
+  stdout: Uint8Array;
+  stderr: Uint8Array;
+  stdoutTruncated: boolean;
+  stderrTruncated: boolean;
+}
+
+const WASI_THREAD = join(__dirname, "wasi", "wasi-thread.js");
+const SEED = /^0x[0-9a-fA-F]{64}$/;
+
+export interface RuntimeOptions {
+  limits?: Partial<Limits>;
+  /** compiled modules kept in memory, by sha256 (a warm cache skips compilation) */
+  moduleCacheSize?: number;
+}
+
+export class Runtime {
+  readonly limits: Limits;
+  private readonly modules = new Map<string, Promise<PreparedModule>>();
+  private readonly moduleCacheSize: number;
+
+  constructor(opts: RuntimeOptions = {}) {
+    this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
+    this.moduleCacheSize = opts.moduleCacheSize ?? 16;
+  }
+
+  /** Runs one app; throws RuntimeError (one line, a `code`) on every failure. */
+  async run(req: RunRequest): Promise<RunResult> {
+    const started = performance.now();
+    const limits = { ...this.limits, ...req.limits };
+    if (!SEED.test(req.seed)) throw new RuntimeError("INVALID_PARAMS", "seed must be a 32-byte 0x-hex value (the task id)");
+    let params;
+    try {
+      params = parseParams(req.params);
+    } catch (e) {
+      if (e instanceof ParamsError) throw new RuntimeError("INVALID_PARAMS", e.message);
+      throw e;
+    }
+    const createdOut = req.outputDir === undefined;
+    const outputDir = req.outputDir ?? (await mkdtemp(join(tmpdir(), "concord-out-")));
+    if (!createdOut) await prepareEmptyDir(outputDir);
+    const inDir = await mkdtemp(join(tmpdir(), "concord-in-"));
+    try {
+      if (req.dataset) await stageDataset(req.dataset.path, join(inDir, "dataset"));
+      let logs: Pick<RunResult, "stdout" | "stderr" | "logsTruncated">;
+      if (req.runtime === "wasi") {
+        if (!req.app) throw new RuntimeError("INVALID_MODULE", "the wasi runtime needs the app's module bytes");
+        if (params.query !== undefined) throw new RuntimeError("INVALID_PARAMS", "params: `query` is for the sql runtime, not a wasi app");
+        const prepared = await this.prepare(req.app, limits.memoryBytes);
+        const reply = await runInThread<WasiReply>(
+          WASI_THREAD,
+          {
+            module: prepared.module,
+            args: [APP_ARGV0, ...params.args],
+            env: req.dataset ? { ...SANDBOX_ENV, CONCORD_DATASET: DATASET_PATH } : { ...SANDBOX_ENV },
+            inDir,
+            outDir: outputDir,
+            seed: req.seed,
+            maxPages: prepared.maxPages,
+            outputBytes: limits.outputBytes,
+            logBytes: limits.logBytes,
+          },
+          { timeoutMs: limits.timeoutMs, signal: req.signal },
+        );
+        logs = { stdout: reply.stdout, stderr: reply.stderr, logsTruncated: reply.stdoutTruncated || reply.stderrTruncated };
+      } else if (req.runtime === "sql") {
+        logs = await this.runSql(req, params, outputDir, limits);
+      } else {
+        throw new RuntimeError("INVALID_PARAMS", `unknown runtime ${JSON.stringify(req.runtime)} (known: ${RUNTIMES.join(", ")})`);
+      }
+      const files = await listOutput(outputDir);
+      const outputBytes = files.reduce((n, f) => n + f.size, 0);
+      if (outputBytes > limits.outputBytes) {
+        throw new RuntimeError("OUTPUT_TOO_LARGE", `output too large: ${outputBytes} bytes, the limit is ${limits.outputBytes}`);
+      }
+      let digest: string;
+      try {
+        digest = await directoryDigest(outputDir);
+      } catch (e) {
+        if (e instanceof EncodingError) throw new RuntimeError("INVALID_OUTPUT", `invalid output: ${e.message}`);
+        throw e;
+      }
+      const callbackData = files.some((f) => f.path === CALLBACK_FILE)
+        ? new Uint8Array(await readFile(join(outputDir, CALLBACK_FILE)))
+        : undefined;
+      return { digest, callbackData, outputDir, files, outputBytes, ...logs, durationMs: performance.now() - started };
+    } catch (e) {
+      if (createdOut) await rm(outputDir, { recursive: true, force: true });
+      throw e;
+    } finally {
+      await rm(inDir, { recursive: true, force: true });
+    }
+  }
+
+  /** Compiles (or finds in the warm cache) a module capped at the memory limit. */
+  prepare(bytes: Uint8Array, memoryBytes: number): Promise<PreparedModule> {
+    const key = createHash("sha256").update(bytes).digest("hex") + ":" + memoryBytes;
+    let entry = this.modules.get(key);
+    if (entry) {
+      this.modules.delete(key); // re-insert: the map's order is the LRU order
+      this.modules.set(key, entry);
+      return entry;
+    }
+    entry = prepareModule(bytes, memoryBytes);
+    this.modules.set(key, entry);
+    entry.catch(() => this.modules.delete(key));
+    while (this.modules.size > this.moduleCacheSize) this.modules.delete(this.modules.keys().next().value as string);
+    return entry;
+  }
+
+  private async runSql(
+    _req: RunRequest,
+    _params: { query?: string },
+    _outputDir: string,
+    _limits: Limits,
+  ): Promise<Pick<RunResult, "stdout" | "stderr" | "logsTruncated">> {
+    throw new RuntimeError("INVALID_PARAMS", "the sql runtime is not wired yet");
+  }
+}
+
+async function prepareEmptyDir(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  if ((await readdir(dir)).length) throw new RuntimeError("INVALID_PARAMS", `output directory ${dir} is not empty`);
+}
+
+/** Puts the dataset at /in/dataset without copying when the file system allows a hard link. */
+async function stageDataset(source: string, target: string): Promise<void> {
+  try {
+    const st = await lstat(source);
+    if (!st.isFile()) throw new RuntimeError("INVALID_DATASET", `dataset ${source} is not a regular file`);
+  } catch (e) {
+    if (e instanceof RuntimeError) throw e;
+    throw new RuntimeError("INVALID_DATASET", `dataset ${source} cannot be read: ${(e as Error).message}`);
+  }
+  try {
+    await link(source, target);
+  } catch {
+    await copyFile(source, target);
+  }
+}
+
+async function listOutput(dir: string, prefix = ""): Promise<{ path: string; size: number }[]> {
+  const out: { path: string; size: number }[] = [];
+  for (const entry of (await readdir(join(dir, prefix), { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
+    if (entry.isDirectory()) out.push(...(await listOutput(dir, rel)));
+    else out.push({ path: rel, size: (await lstat(join(dir, rel))).size });
+  }
+  return out;
+}
