@@ -1,7 +1,12 @@
 /**
  * Runs one sandboxed job in a fresh worker thread and enforces its wall-clock deadline: when the deadline passes (or
- * the caller aborts) the thread is terminated, which stops WebAssembly mid-instruction. The thread script (plain
- * JavaScript, so that a thread starts without a TypeScript compiler) answers with exactly one message:
+ * the caller aborts) the thread is terminated, which stops WebAssembly mid-instruction. A thread runs exactly one job
+ * and is then discarded, so nothing of one app survives into the next.
+ *
+ * Starting a thread costs ~20 ms, so one idle thread per script is kept ready (started in advance, unref'd so it never
+ * keeps the process alive); it receives its job as its first message instead of `workerData`. The thread script
+ * (plain JavaScript, so a thread starts without a TypeScript compiler) reads its job with `readJob()` below's
+ * protocol — `workerData` when set, else the first message — and answers with exactly one message:
  * `{ ok: true, value }` or `{ ok: false, code, message }`.
  */
 import { Worker } from "node:worker_threads";
@@ -9,36 +14,59 @@ import type { ResourceLimits, TransferListItem } from "node:worker_threads";
 import { RuntimeError, type RuntimeErrorCode } from "./errors";
 
 export interface ThreadOptions {
-  /** wall-clock budget of the whole run, thread start included */
+  /** wall-clock budget of the job, from the moment it is handed to the thread */
   timeoutMs: number;
   signal?: AbortSignal;
-  /** V8 heap limits of the thread (the JS glue, not WebAssembly memory) */
-  resourceLimits?: ResourceLimits;
   transferList?: TransferListItem[];
 }
 
 type Reply = { ok: true; value: unknown } | { ok: false; code: RuntimeErrorCode; message: string };
 
 /** Thread heap limits: the glue needs little; WebAssembly memory is limited separately by the runtime. */
-export const DEFAULT_THREAD_LIMITS: ResourceLimits = { maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 32, stackSizeMb: 4 };
+export const THREAD_LIMITS: ResourceLimits = { maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 32, stackSizeMb: 4 };
 
-export function runInThread<T>(script: string, workerData: unknown, opts: ThreadOptions): Promise<T> {
+function spawn(script: string): Worker {
+  return new Worker(script, {
+    resourceLimits: THREAD_LIMITS,
+    stdout: true, // the thread never prints; anything it would print is dropped rather than mixed into our logs
+    stderr: true,
+    env: {}, // the sandbox glue sees no host environment variable
+  });
+}
+
+const standby = new Map<string, Worker>();
+
+/** A ready thread for `script` (the standby one when there is one), and a new standby started behind it. */
+function take(script: string): Worker {
+  const ready = standby.get(script);
+  standby.delete(script);
+  const next = spawn(script);
+  next.unref();
+  next.once("error", () => standby.get(script) === next && standby.delete(script));
+  next.once("exit", () => standby.get(script) === next && standby.delete(script));
+  standby.set(script, next);
+  if (ready) ready.ref();
+  return ready ?? take(script);
+}
+
+/** Terminates the idle threads (tests and shutdown; they are unref'd, so a process exits without this). */
+export async function closeStandbyThreads(): Promise<void> {
+  const idle = [...standby.values()];
+  standby.clear();
+  await Promise.all(idle.map((w) => w.terminate()));
+}
+
+export function runInThread<T>(script: string, job: unknown, opts: ThreadOptions): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     if (opts.signal?.aborted) return reject(new RuntimeError("CANCELLED", "run cancelled before it started"));
     let settled = false;
-    const worker = new Worker(script, {
-      workerData,
-      transferList: opts.transferList,
-      resourceLimits: opts.resourceLimits ?? DEFAULT_THREAD_LIMITS,
-      stdout: true, // the thread never prints; anything it would print is dropped rather than mixed into our logs
-      stderr: true,
-      env: {}, // the sandbox glue sees no host environment variables
-    });
+    const worker = take(script);
     const finish = (err: Error | null, value?: T): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       opts.signal?.removeEventListener("abort", onAbort);
+      worker.removeAllListeners("message");
       void worker.terminate();
       if (err) reject(err);
       else resolve(value as T);
@@ -49,7 +77,7 @@ export function runInThread<T>(script: string, workerData: unknown, opts: Thread
     );
     const onAbort = (): void => finish(new RuntimeError("CANCELLED", "run cancelled"));
     opts.signal?.addEventListener("abort", onAbort, { once: true });
-    worker.once("message", (reply: Reply) => {
+    worker.on("message", (reply: Reply) => {
       if (reply.ok) finish(null, reply.value as T);
       else finish(new RuntimeError(reply.code, reply.message));
     });
@@ -61,5 +89,6 @@ export function runInThread<T>(script: string, workerData: unknown, opts: Thread
       }
     });
     worker.once("exit", (code) => finish(new RuntimeError("NON_ZERO_EXIT", `sandbox thread exited (${code}) without a result`)));
+    worker.postMessage(job, opts.transferList);
   });
 }

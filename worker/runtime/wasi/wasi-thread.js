@@ -14,7 +14,7 @@
  * - the environment and arguments are given by the caller (the host's never leak: `env` is explicit).
  * The thread posts one reply: `{ ok: true, value: { exitCode: 0, stdout, stderr, … } }` or `{ ok: false, code, message }`.
  */
-const { parentPort, workerData } = require("node:worker_threads");
+const { parentPort } = require("node:worker_threads");
 const { WASI } = require("node:wasi");
 const { createHash } = require("node:crypto");
 const fs = require("node:fs");
@@ -44,7 +44,7 @@ const FILETYPE_SYMBOLIC_LINK = 7;
  *   seed: string, maxPages: number, outputBytes: number, logBytes: number }} Job
  */
 /** @type {Job} */
-const job = workerData;
+let job;
 
 /** @param {{ok: boolean} & Record<string, unknown>} reply */
 function post(reply) {
@@ -403,8 +403,12 @@ function main() {
   post({ ok: true, value: { exitCode, ...logs(), memoryBytes: memory.buffer.byteLength } });
 }
 
-try {
-  main();
-} catch (e) {
-  post({ ok: false, code: "NON_ZERO_EXIT", message: `sandbox failed: ${/** @type {Error} */ (e).message}` });
-}
+// The job arrives as the first message (see thread.ts): the thread may have been started before the job existed.
+parentPort?.once("message", (/** @type {Job} */ message) => {
+  job = message;
+  try {
+    main();
+  } catch (e) {
+    post({ ok: false, code: "NON_ZERO_EXIT", message: `sandbox failed: ${/** @type {Error} */ (e).message}` });
+  }
+});
