@@ -17,6 +17,8 @@ import { registerDatasetCommands } from "./dataset";
 import { registerPoolCommands } from "./pool";
 import { registerOrderCommands } from "./order";
 import { registerAccountCommands } from "./account";
+import { registerRunLocalCommand } from "./run-local";
+import { registerVerifyCommand } from "./verify";
 import { version } from "../../package.json";
 
 /** Masks every run of 16+ hex digits that is part of the key (a message may quote a truncated value). */
@@ -35,7 +37,7 @@ function keyOf(argv: string[], io: CliIo): string | undefined {
 
 export function buildProgram(wrap: Wrap): Command {
   const program = new Command("concord")
-    .description("Concord: verifiable off-chain compute. Register assets, sign and publish orders, manage escrow.")
+    .description("Concord: verifiable off-chain compute. Register assets, sign and publish orders, manage escrow, run apps locally.")
     .version(version, "-V, --version")
     .option("--rpc <url>", `JSON-RPC endpoint (env CONCORD_RPC_URL; default ${DEFAULT_RPC_URL})`)
     .option("--key <hex>", "private key that signs (env CONCORD_KEY, preferred: command lines are visible to other users)")
@@ -48,6 +50,8 @@ export function buildProgram(wrap: Wrap): Command {
   registerPoolCommands(program, wrap);
   registerOrderCommands(program, wrap);
   registerAccountCommands(program, wrap);
+  registerRunLocalCommand(program, wrap);
+  registerVerifyCommand(program, wrap);
   return program;
 }
 

@@ -11,11 +11,13 @@ import { createHash } from "node:crypto";
 import { link, copyFile, lstat, mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { directoryDigest, EncodingError } from "../../sdk/encoding";
-import { parseParams, ParamsError } from "../../sdk/params";
+import { writeFile } from "node:fs/promises";
+import { canonicalJson, directoryDigest, EncodingError } from "../../sdk/encoding";
+import { parseParams, ParamsError, type Params } from "../../sdk/params";
 import { RuntimeError } from "./errors";
 import { runInThread } from "./thread";
 import { prepareModule, type PreparedModule } from "./wasi/module";
+import { runSql, tableNameFor } from "./sql";
 
 export { RuntimeError, isRuntimeError, type RuntimeErrorCode } from "./errors";
 
@@ -194,13 +196,26 @@ export class Runtime {
     return entry;
   }
 
+  /** The `sql` runtime: the query's rows as canonical JSON in /out/result.json. */
   private async runSql(
-    _req: RunRequest,
-    _params: { query?: string },
-    _outputDir: string,
-    _limits: Limits,
+    req: RunRequest,
+    params: Params,
+    outputDir: string,
+    limits: Limits,
   ): Promise<Pick<RunResult, "stdout" | "stderr" | "logsTruncated">> {
-    throw new RuntimeError("INVALID_PARAMS", "the sql runtime is not wired yet");
+    if (params.query === undefined) throw new RuntimeError("INVALID_PARAMS", 'params: the sql runtime needs a `query`, e.g. {"query":"SELECT 1"}');
+    if (params.args.length) throw new RuntimeError("INVALID_PARAMS", "params: `args` is for wasi apps, the sql runtime takes a `query`");
+    const result = await runSql({
+      datasetPath: req.dataset?.path,
+      table: tableNameFor(req.dataset?.name),
+      query: params.query,
+      timeoutMs: limits.timeoutMs,
+      maxOutputBytes: limits.outputBytes,
+      maxMemoryBytes: limits.memoryBytes,
+      signal: req.signal,
+    });
+    await writeFile(join(outputDir, RESULT_FILE), canonicalJson(result));
+    return { stdout: new Uint8Array(), stderr: new Uint8Array(), logsTruncated: false };
   }
 }
 

@@ -5,8 +5,8 @@
  *
  * Starting a thread costs ~20 ms, so one idle thread per script is kept ready (started in advance, unref'd so it never
  * keeps the process alive); it receives its job as its first message instead of `workerData`. The thread script
- * (plain JavaScript, so a thread starts without a TypeScript compiler) reads its job with `readJob()` below's
- * protocol — `workerData` when set, else the first message — and answers with exactly one message:
+ * (plain JavaScript, so a thread starts without a TypeScript compiler) takes its job from its first message and
+ * answers with exactly one message:
  * `{ ok: true, value }` or `{ ok: false, code, message }`.
  */
 import { Worker } from "node:worker_threads";
@@ -26,12 +26,14 @@ type Reply = { ok: true; value: unknown } | { ok: false; code: RuntimeErrorCode;
 export const THREAD_LIMITS: ResourceLimits = { maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 32, stackSizeMb: 4 };
 
 function spawn(script: string): Worker {
-  return new Worker(script, {
+  const worker = new Worker(script, {
     resourceLimits: THREAD_LIMITS,
-    stdout: true, // the thread never prints; anything it would print is dropped rather than mixed into our logs
-    stderr: true,
+    // The thread prints nothing itself (apps' stdout/stderr are captured in memory); node:wasi's ExperimentalWarning
+    // is silenced. Piping the thread's stdio instead would keep an idle standby thread from letting the process exit.
+    execArgv: ["--no-warnings"],
     env: {}, // the sandbox glue sees no host environment variable
   });
+  return worker;
 }
 
 const standby = new Map<string, Worker>();

@@ -1,0 +1,337 @@
+// @ts-check
+/**
+ * The sandbox thread of the `sql` runtime, run by `runInThread` (worker/runtime/thread.ts): its job (a `SqlJob`) is
+ * the first message, or `workerData` when set. Plain JavaScript so that a thread starts without a TypeScript
+ * compiler. It answers with exactly one message: `{ ok: true, value: { columns, rows } }` or
+ * `{ ok: false, code, message }`.
+ *
+ * Steps: pin the environment (below), load sql.js (SQLite compiled to WebAssembly), open the dataset (a SQLite file,
+ * recognised by its 16-byte header, or a CSV file loaded into one table, see csv-core.js; none: an empty in-memory
+ * database), cap SQLite's heap, set `PRAGMA query_only = 1`, then run the one statement row by row and stop as soon
+ * as the rows outgrow the output limit. The query was already accepted by check.ts; this thread still refuses a
+ * second statement and, through query_only, any write.
+ *
+ * The environment is pinned so that what the static check cannot see still gives the same rows on every worker: a
+ * 'now' that reaches a date function from the data or from a view of a SQLite dataset reads a frozen clock
+ * (1970-01-01T00:00:00Z), 'localtime' is UTC, and SQLite's random source (random(), randomblob() in a view) and
+ * sql.js's database file name (visible in pragma_database_list) come from a fixed seed. These patches touch only this
+ * thread's globals, which exist for this one run.
+ *
+ * Values: INTEGER → number when |v| ≤ 2^53-1, else bigint (exact); REAL → number (±Infinity is refused: JSON has
+ * no such number); TEXT → string; BLOB → "0x…" lower-case hex; NULL → null.
+ */
+"use strict";
+
+const { parentPort, workerData } = require("node:worker_threads");
+const { readFileSync } = require("node:fs");
+const nodeCrypto = require("node:crypto");
+const csv = require("./csv-core.js");
+
+/**
+ * @typedef {object} SqlJob
+ * @property {string} [datasetPath] the dataset file; none: an empty in-memory database
+ * @property {string} table the table a CSV dataset is loaded into
+ * @property {string} query one read-only statement, already accepted by check.ts
+ * @property {number} maxOutputBytes limit on the rows, measured as their JSON text
+ * @property {number} maxMemoryBytes limit on SQLite's heap (PRAGMA hard_heap_limit)
+ */
+/**
+ * The part of sql.js used here (its published types predate `useBigInt`).
+ * @typedef {object} Statement
+ * @property {() => boolean} step
+ * @property {(params: null, config: { useBigInt: boolean }) => unknown[]} get
+ * @property {() => string[]} getColumnNames
+ * @property {() => string} getSQL
+ * @property {(params: unknown[]) => void} run
+ * @property {() => boolean} free
+ * @typedef {object} Database
+ * @property {(sql: string) => unknown} run
+ * @property {(sql: string) => unknown} exec
+ * @property {(sql: string) => Statement} prepare
+ * @property {(sql: string) => Iterable<Statement>} iterateStatements
+ * @typedef {{ Database: new (data?: Uint8Array) => Database }} SqlJs
+ */
+
+const SQLITE_HEADER = Buffer.from("SQLite format 3\0", "latin1");
+const PINNED_NOW_MS = 0;
+const PINNED_SEED = 0x436f6e63; // "Conc"
+
+class SandboxError extends Error {
+  /**
+   * @param {string} code a RuntimeErrorCode
+   * @param {string} message one line
+   */
+  constructor(code, message) {
+    super(message);
+    this.code = code;
+  }
+}
+
+pinEnvironment();
+const initSqlJs = /** @type {(config: object) => Promise<SqlJs>} */ (require("sql.js"));
+const port = /** @type {import("node:worker_threads").MessagePort} */ (parentPort);
+
+// sql.js compiles and starts its WebAssembly now: a standby thread (see thread.ts) is warm before its job arrives
+const sqlReady = initSqlJs({
+  locateFile: () => require.resolve("sql.js/dist/sql-wasm.wasm"),
+  // sql.js 1.x registers its legacy extension functions (stdev, median, …) unless told not to; pinned explicitly so
+  // that every worker has the same function set whatever a future default says
+  useOldExtensionFunctions: true,
+});
+sqlReady.catch(() => {}); // a failure is reported when the job awaits it, not as an unhandled rejection before
+
+readJob()
+  .then(run)
+  .then(
+    (value) => port.postMessage({ ok: true, value }),
+    (e) => {
+      const err =
+        e instanceof SandboxError ? e : new SandboxError("NON_ZERO_EXIT", `sql runtime failed: ${messageOf(e)}`);
+      port.postMessage({ ok: false, code: err.code, message: err.message });
+    },
+  );
+
+/**
+ * The job: `workerData` when the thread was started for it, else the first message (a standby thread, see thread.ts).
+ * @returns {Promise<SqlJob>}
+ */
+function readJob() {
+  if (workerData != null) return Promise.resolve(/** @type {SqlJob} */ (workerData));
+  return new Promise((resolve) => port.once("message", resolve));
+}
+
+/** @param {SqlJob} job */
+async function run(job) {
+  const SQL = await sqlReady;
+  const db = openDataset(SQL, job);
+  guard(() => db.run("PRAGMA query_only = 1"), "INVALID_QUERY", job);
+  return runQuery(db, job);
+}
+
+// ------------------------------------------------------------------------------------------------------ environment
+
+/** Frozen clock, UTC, seeded randomness: see the module comment. */
+function pinEnvironment() {
+  Date.now = () => PINNED_NOW_MS;
+  const proto = /** @type {Record<string, unknown>} */ (/** @type {unknown} */ (Date.prototype));
+  for (const part of ["FullYear", "Month", "Date", "Day", "Hours", "Minutes", "Seconds", "Milliseconds"]) {
+    proto[`get${part}`] = proto[`getUTC${part}`];
+  }
+  proto.getTimezoneOffset = () => 0;
+  const next = splitmix32(PINNED_SEED);
+  Math.random = () => next() / 2 ** 32;
+  /** @param {NodeJS.ArrayBufferView} view */
+  const fill = (view) => {
+    const bytes = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+    for (let k = 0; k < bytes.length; k++) bytes[k] = next() & 0xff;
+    return view;
+  };
+  // Emscripten's entropy source under Node (SQLite seeds its PRNG from it)
+  /** @type {Record<string, unknown>} */ (/** @type {unknown} */ (nodeCrypto)).randomFillSync = fill;
+}
+
+/**
+ * @param {number} seed
+ * @returns {() => number} a deterministic stream of unsigned 32-bit integers
+ */
+function splitmix32(seed) {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x9e3779b9) >>> 0;
+    let z = state;
+    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+    return (z ^ (z >>> 16)) >>> 0;
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------- dataset
+
+/**
+ * @param {SqlJs} SQL
+ * @param {SqlJob} job
+ * @returns {Database}
+ */
+function openDataset(SQL, job) {
+  if (job.datasetPath === undefined) return limitMemory(new SQL.Database(), job);
+  const bytes = readDataset(job.datasetPath);
+  if (bytes.length >= SQLITE_HEADER.length && bytes.subarray(0, SQLITE_HEADER.length).equals(SQLITE_HEADER)) {
+    const db = limitMemory(new SQL.Database(bytes), job);
+    // sql.js opens lazily: read the schema now so that a damaged file is a dataset error, not a query error
+    guard(() => db.exec("SELECT count(*) FROM sqlite_schema"), "INVALID_DATASET", job);
+    return db;
+  }
+  let table;
+  try {
+    table = csv.readCsv(bytes);
+  } catch (e) {
+    if (e instanceof csv.CsvError) throw new SandboxError("INVALID_DATASET", `invalid dataset: ${e.message}`);
+    throw e;
+  }
+  const db = limitMemory(new SQL.Database(), job);
+  guard(() => loadTable(db, job.table, table), "INVALID_DATASET", job);
+  return db;
+}
+
+/**
+ * @param {string} path
+ * @returns {Buffer}
+ */
+function readDataset(path) {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    throw new SandboxError("INVALID_DATASET", `invalid dataset: cannot read it (${codeOf(e)})`);
+  }
+}
+
+/**
+ * @param {Database} db
+ * @param {string} name
+ * @param {import("./csv-core").CsvTable} table
+ */
+function loadTable(db, name, table) {
+  db.run("BEGIN");
+  db.run(csv.createTableSql(name, table.columns));
+  const insert = db.prepare(csv.insertSql(name, table.columns.length));
+  // a bigint is bound as its decimal text, which the INTEGER column's affinity turns back into the exact integer
+  for (const row of table.rows) insert.run(row);
+  insert.free();
+  db.run("COMMIT");
+}
+
+/**
+ * Caps SQLite's heap (a PRAGMA can only lower it afterwards) and keeps temporary tables and sort runs in that heap,
+ * not in sql.js's in-memory files, which the cap would not see.
+ * @param {Database} db
+ * @param {SqlJob} job
+ * @returns {Database}
+ */
+function limitMemory(db, job) {
+  db.run(`PRAGMA hard_heap_limit = ${Math.floor(job.maxMemoryBytes)}`);
+  db.run("PRAGMA temp_store = MEMORY");
+  return db;
+}
+
+// ------------------------------------------------------------------------------------------------------------ query
+
+/**
+ * @param {Database} db
+ * @param {SqlJob} job
+ * @returns {{ columns: string[], rows: unknown[][] }}
+ */
+function runQuery(db, job) {
+  const stmt = guard(() => db.prepare(job.query), "INVALID_QUERY", job);
+  refuseTrailingStatement(db, stmt, job);
+  const columns = stmt.getColumnNames();
+  /** @type {unknown[][]} */
+  const rows = [];
+  let size = jsonBytes({ columns, rows: [] });
+  guard(
+    () => {
+      while (stmt.step()) {
+        const row = stmt.get(null, { useBigInt: true }).map((v, c) => toJsonValue(v, rows.length + 1, columns[c]));
+        size += rowBytes(row) + (rows.length ? 1 : 0);
+        if (size > job.maxOutputBytes) {
+          throw new SandboxError(
+            "OUTPUT_TOO_LARGE",
+            `output too large: the rows exceed ${job.maxOutputBytes} bytes of JSON after ${rows.length} rows (aggregate, or add a LIMIT with an ORDER BY)`,
+          );
+        }
+        rows.push(row);
+      }
+    },
+    "INVALID_QUERY",
+    job,
+  );
+  stmt.free();
+  return { columns, rows };
+}
+
+/**
+ * sql.js compiles the first statement of a text and silently ignores the rest: make sure the rest is empty.
+ * @param {Database} db
+ * @param {Statement} stmt
+ * @param {SqlJob} job
+ */
+function refuseTrailingStatement(db, stmt, job) {
+  const compiled = stmt.getSQL();
+  if (!job.query.startsWith(compiled))
+    throw new SandboxError("INVALID_QUERY", "invalid query: cannot tell where the statement ends");
+  const rest = job.query.slice(compiled.length);
+  for (const extra of guard(() => db.iterateStatements(rest), "INVALID_QUERY", job)) {
+    extra.free();
+    throw new SandboxError("INVALID_QUERY", "invalid query: several statements; send one query");
+  }
+}
+
+/**
+ * @param {unknown} v a value from sql.js with useBigInt
+ * @param {number} row 1-based, for the error message
+ * @param {string} column for the error message
+ */
+function toJsonValue(v, row, column) {
+  if (typeof v === "bigint") return v >= -Number.MAX_SAFE_INTEGER && v <= Number.MAX_SAFE_INTEGER ? Number(v) : v;
+  if (typeof v === "number" && !Number.isFinite(v)) {
+    throw new SandboxError(
+      "INVALID_QUERY",
+      `invalid query: row ${row}, column ${JSON.stringify(column)} is ${v}, which JSON cannot carry (CAST it to TEXT or filter it out)`,
+    );
+  }
+  if (v instanceof Uint8Array) return `0x${Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString("hex")}`;
+  return v; // string, number or null
+}
+
+/** @param {unknown[]} row */
+function rowBytes(row) {
+  let n = 1 + row.length; // brackets and commas
+  for (const v of row) n += typeof v === "string" ? Buffer.byteLength(JSON.stringify(v)) : String(v).length;
+  return n;
+}
+
+/** @param {unknown} value */
+function jsonBytes(value) {
+  return Buffer.byteLength(JSON.stringify(value));
+}
+
+// ----------------------------------------------------------------------------------------------------------- errors
+
+/**
+ * Runs one sql.js call and turns what it throws (SQLite's message, as an Error or a bare string) into a SandboxError:
+ * out of memory → MEMORY_EXCEEDED, a damaged database file → INVALID_DATASET, anything else → `code`.
+ * @template T
+ * @param {() => T} f
+ * @param {string} code
+ * @param {SqlJob} job
+ * @returns {T}
+ */
+function guard(f, code, job) {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof SandboxError) throw e;
+    const message = messageOf(e);
+    if (/out of memory|\bOOM\b|Cannot enlarge memory|Array buffer allocation failed/i.test(message)) {
+      const mib = Math.round(job.maxMemoryBytes / 2 ** 20);
+      throw new SandboxError("MEMORY_EXCEEDED", `memory exceeded: SQLite needs more than its ${mib} MiB limit`);
+    }
+    if (/database disk image is malformed|file is not a database|unsupported file format/i.test(message)) {
+      throw new SandboxError("INVALID_DATASET", `invalid dataset: ${message}`);
+    }
+    if (/attempt to write a readonly database/i.test(message)) {
+      throw new SandboxError("INVALID_QUERY", "invalid query: it tries to write; only reads are allowed");
+    }
+    throw new SandboxError(code, `${code === "INVALID_DATASET" ? "invalid dataset" : "invalid query"}: ${message}`);
+  }
+}
+
+/** @param {unknown} e */
+function messageOf(e) {
+  const text = e instanceof Error ? e.message : String(e);
+  return text.split("\n")[0];
+}
+
+/** @param {unknown} e */
+function codeOf(e) {
+  return e && typeof e === "object" && "code" in e ? String(e.code) : messageOf(e);
+}
