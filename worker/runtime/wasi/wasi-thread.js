@@ -34,6 +34,8 @@ const FDFLAGS_APPEND = 1;
 // path_readlink, path_filestat_get, fd_filestat_get, poll_fd_readwrite
 const READ_ONLY_RIGHTS =
   (1n << 1n) | (1n << 2n) | (1n << 3n) | (1n << 5n) | (1n << 7n) | (1n << 13n) | (1n << 14n) | (1n << 15n) | (1n << 18n) | (1n << 21n) | (1n << 27n);
+// rights that modify a file: asking for them under /in is opening for writing on a read-only file system
+const WRITE_RIGHTS = (1n << 6n) | (1n << 8n) | (1n << 22n); // fd_write, fd_allocate, fd_filestat_set_size
 const FILETYPE_CHARACTER_DEVICE = 2;
 const FILETYPE_DIRECTORY = 3;
 const FILETYPE_REGULAR_FILE = 4;
@@ -306,7 +308,7 @@ function main() {
   imports.path_open = (dirfd, dirflags, p, len, oflags, rightsBase, rightsInheriting, fdflags, fdPtr) => {
     const dir = fds.get(dirfd);
     if (dir?.readOnly) {
-      if (oflags & (OFLAGS_CREAT | OFLAGS_TRUNC) || fdflags & FDFLAGS_APPEND) return E.ROFS;
+      if (oflags & (OFLAGS_CREAT | OFLAGS_TRUNC) || fdflags & FDFLAGS_APPEND || rightsBase & WRITE_RIGHTS) return E.ROFS;
       rightsBase &= READ_ONLY_RIGHTS;
       rightsInheriting &= READ_ONLY_RIGHTS;
     }
