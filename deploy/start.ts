@@ -3,52 +3,27 @@
  * tokens minted and deposited for the well-known development accounts, addresses printed. Runs until Ctrl-C.
  * Environment: CONCORD_PORT (default 8545).
  */
-import { spawn, ChildProcess } from "node:child_process";
-import { join } from "node:path";
-import { HDNodeWallet, JsonRpcProvider, Wallet, formatEther, parseEther } from "ethers";
+import { JsonRpcProvider, formatEther, parseEther } from "ethers";
+import { DEV_MNEMONIC, devWallet, startHardhatNode } from "./node";
 import { deployConcord } from "./lib";
 import { writeDeployment } from "./deployments";
 import { ConcordTestToken__factory, Hub__factory } from "../typechain-types";
 
-/** Hardhat's development mnemonic: its accounts are funded with native gas by `hardhat node`. */
-const DEV_MNEMONIC = "test test test test test test test test test test test junk";
 const ACCOUNTS = 10;
 const TOKENS_PER_ACCOUNT = parseEther("1000");
 const DEPOSIT_PER_ACCOUNT = parseEther("100");
-
-function startNode(port: number): Promise<ChildProcess> {
-  const hardhat = join(__dirname, "..", "node_modules", ".bin", "hardhat");
-  const child = spawn(hardhat, ["node", "--hostname", "127.0.0.1", "--port", String(port)], {
-    cwd: join(__dirname, ".."),
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  return new Promise((resolve, reject) => {
-    let output = "";
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes("Started HTTP")) {
-        child.stdout!.off("data", onData);
-        child.stdout!.resume(); // keep draining the node's logs
-        resolve(child);
-      }
-    };
-    child.stdout!.on("data", onData);
-    child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
-    child.on("exit", (code) => reject(new Error(`local chain exited (code ${code}):\n${output.trim()}`)));
-  });
-}
 
 async function main() {
   const port = Number(process.env.CONCORD_PORT ?? 8545);
   if (!Number.isInteger(port) || port <= 0 || port > 65535) throw new Error(`invalid CONCORD_PORT: ${process.env.CONCORD_PORT}`);
   const started = Date.now();
-  const node = await startNode(port);
+  const node = await startHardhatNode(port);
   const stop = () => {
     node.kill("SIGTERM");
   };
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
-  node.on("exit", () => process.exit(0));
+  node.on("exit", () => process.exit(0)); // also when the chain dies on its own
 
   try {
     const rpcUrl = `http://127.0.0.1:${port}`;
@@ -93,10 +68,6 @@ async function main() {
 }
 
 /** The i-th development account of the Hardhat mnemonic. */
-function devWallet(index: number, provider: JsonRpcProvider): Wallet {
-  const node = HDNodeWallet.fromPhrase(DEV_MNEMONIC, undefined, `m/44'/60'/0'/0/${index}`);
-  return new Wallet(node.privateKey, provider);
-}
 
 main().catch((error: unknown) => {
   const e = error as { shortMessage?: string; message?: string };

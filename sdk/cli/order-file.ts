@@ -66,16 +66,19 @@ function unwrap(json: unknown, path: string): { kind: OrderKind; raw: unknown } 
   return { kind: matches[0], raw: object };
 }
 
-function parseFile(path: string): { kind: OrderKind; raw: unknown } {
+/** The JSON of an order file. @throws CliError naming the file and the parse error */
+function readOrderJson(path: string): unknown {
   const text = readTextFile(path, "order file");
-  let json: unknown;
   try {
-    json = JSON.parse(text);
+    return JSON.parse(text);
   } catch (error) {
     const reason = (error instanceof Error ? error.message : String(error)).replace(/\s+/g, " ").trim();
     throw new CliError("INVALID_INPUT", `${path}: invalid JSON: ${reason}`);
   }
-  return unwrap(json, path);
+}
+
+function parseFile(path: string): { kind: OrderKind; raw: unknown } {
+  return unwrap(readOrderJson(path), path);
 }
 
 /** A signed order from a file. @throws CliError, OrderValidationError (naming the field) */
@@ -92,14 +95,7 @@ export function loadAnyOrder(path: string): LoadedOrder<MaybeSigned<OrderOf<Orde
 
 /** The raw fields of an unsigned order template (`order sign --file`): checked for kind, validated later. */
 export function loadOrderTemplate(path: string, kind: OrderKind): Record<string, unknown> {
-  const text = readTextFile(path, "order file");
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    const reason = (error instanceof Error ? error.message : String(error)).replace(/\s+/g, " ").trim();
-    throw new CliError("INVALID_INPUT", `${path}: invalid JSON: ${reason}`);
-  }
+  let json = readOrderJson(path);
   if (typeof json === "object" && json !== null && !Array.isArray(json) && "order" in json && "kind" in json) {
     const envelopeKind = kindOf((json as { kind: unknown }).kind);
     if (envelopeKind !== kind) {

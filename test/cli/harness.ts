@@ -5,15 +5,15 @@
  * order book server that records what it is sent.
  */
 import { spawn } from "node:child_process";
-import type { ChildProcess } from "node:child_process";
 import { createServer as createHttpServer } from "node:http";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { createServer } from "node:net";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { HDNodeWallet, JsonRpcProvider, Network, Wallet, parseEther } from "ethers";
+import { JsonRpcProvider, Network, Wallet, parseEther } from "ethers";
 import { deployConcord } from "../../deploy/lib";
+import { devWallet, freePort, startHardhatNode } from "../../deploy/node";
+export { freePort };
 import type { Deployment } from "../../deploy/lib";
 import { writeDeployment } from "../../deploy/deployments";
 import { main } from "../../sdk/cli/main";
@@ -27,43 +27,7 @@ import {
 
 export const ROOT = join(__dirname, "..", "..");
 const BIN = join(ROOT, "bin", "concord");
-const DEV_MNEMONIC = "test test test test test test test test test test test junk";
 export const TOKENS_PER_ACCOUNT = parseEther("1000");
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function startNode(port: number): Promise<ChildProcess> {
-  const hardhat = join(ROOT, "node_modules", ".bin", "hardhat");
-  const child = spawn(hardhat, ["node", "--hostname", "127.0.0.1", "--port", String(port)], {
-    cwd: ROOT,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  return new Promise((resolve, reject) => {
-    let output = "";
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes("Started HTTP")) {
-        child.stdout!.off("data", onData);
-        child.stdout!.resume(); // keep draining the node's logs
-        child.off("exit", onExit);
-        resolve(child);
-      }
-    };
-    const onExit = (code: number | null) => reject(new Error(`hardhat node exited (code ${code}):\n${output.trim()}`));
-    child.stdout!.on("data", onData);
-    child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
-    child.on("exit", onExit);
-  });
-}
 
 export interface Chain {
   url: string;
@@ -87,12 +51,12 @@ export interface Chain {
 /** Starts a node, deploys Concord and funds `accountCount` accounts with test tokens. */
 export async function startChain(accountCount = 6): Promise<Chain> {
   const port = await freePort();
-  const node = await startNode(port);
+  const node = await startHardhatNode(port);
   const url = `http://127.0.0.1:${port}`;
   const network = Network.from(31337);
   const provider = new JsonRpcProvider(url, network, { staticNetwork: network, cacheTimeout: -1 });
   const accounts = Array.from({ length: accountCount }, (_, i) =>
-    new Wallet(HDNodeWallet.fromPhrase(DEV_MNEMONIC, undefined, `m/44'/60'/0'/0/${i}`).privateKey, provider),
+    devWallet(i, provider),
   );
   const deployment = await deployConcord(accounts[0]);
   const deploymentsDir = mkdtempSync(join(tmpdir(), "concord-cli-"));

@@ -3,7 +3,6 @@
  * cancellation of all of a signer's orders by nonce, and the orderState view.
  */
 import { expect } from "chai";
-import { ethers } from "hardhat";
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import fc from "fast-check";

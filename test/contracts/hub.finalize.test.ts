@@ -8,7 +8,7 @@
  */
 import { expect } from "chai";
 import { ethers } from "hardhat";
-import { takeSnapshot, time } from "@nomicfoundation/hardhat-network-helpers";
+import { takeSnapshot } from "@nomicfoundation/hardhat-network-helpers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import { hexlify, keccak256, parseEther, toUtf8Bytes } from "ethers";
 import {

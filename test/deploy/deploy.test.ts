@@ -8,22 +8,12 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createServer } from "node:net";
 import { JsonRpcProvider } from "ethers";
 import { DEFAULT_CATEGORIES, deployConcord } from "../../deploy/lib";
 import { readDeployment, writeDeployment } from "../../deploy/deployments";
+import { freePort } from "../../deploy/node";
 import { Hub__factory } from "../../typechain-types";
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 describe("deployment", function () {
   it("deploys every contract and the default categories", async function () {

@@ -9,9 +9,10 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import initSqlJs from "sql.js";
-import { RuntimeError, type RuntimeErrorCode } from "../../../worker/runtime/errors";
+import type { RuntimeErrorCode } from "../../../worker/runtime/errors";
 import { closeStandbyThreads, runInThread } from "../../../worker/runtime/thread";
 import { runSql, tableNameFor, type SqlRunOptions } from "../../../worker/runtime/sql";
+import { runtimeFailure } from "../../helpers/runtime";
 
 const MiB = 2 ** 20;
 const THREAD_SCRIPT = join(__dirname, "../../../worker/runtime/sql/sql-thread.js");
@@ -25,18 +26,9 @@ const CUSTOMERS_CSV =
   '4,"Hopper, Grace",enterprise,\n' +
   "9223372036854775807,Max,retail,50\n";
 
-async function failure(p: Promise<unknown>): Promise<RuntimeError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).to.be.instanceOf(RuntimeError);
-    return e as RuntimeError;
-  }
-  throw new Error("expected the run to fail");
-}
 
 async function expectCode(p: Promise<unknown>, code: RuntimeErrorCode, message?: RegExp): Promise<void> {
-  const e = await failure(p);
+  const e = await runtimeFailure(p);
   expect(e.code, e.message).to.equal(code);
   if (message) expect(e.message).to.match(message);
   expect(e.message).not.to.include("\n");

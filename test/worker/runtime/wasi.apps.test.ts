@@ -3,7 +3,8 @@ import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { keccak256 } from "ethers";
 import { parseJsonExact } from "../../../sdk/encoding";
-import { Runtime, RuntimeError, type RunRequest, type RunResult } from "../../../worker/runtime";
+import { Runtime, type RunRequest, type RunResult } from "../../../worker/runtime";
+import { runtimeFailure } from "../../helpers/runtime";
 
 const ROOT = join(__dirname, "..", "..", "..");
 const app = (name: string) => readFile(join(ROOT, "apps", "build", `${name}.wasm`));
@@ -20,15 +21,6 @@ describe("wasi runtime: the example apps", function () {
     return r;
   };
   const resultJson = async (r: RunResult) => JSON.parse(await readFile(join(r.outputDir, "result.json"), "utf8"));
-  const failure = async (p: Promise<unknown>): Promise<RuntimeError> => {
-    try {
-      await p;
-    } catch (e) {
-      expect(e).to.be.instanceOf(RuntimeError);
-      return e as RuntimeError;
-    }
-    throw new Error("expected the run to fail");
-  };
   after(async function () {
     await Promise.all(results.map((r) => rm(r.outputDir, { recursive: true, force: true })));
   });
@@ -117,29 +109,29 @@ describe("wasi runtime: the example apps", function () {
 
   describe("limits: each abuse is stopped with its own error, and the process keeps serving", function () {
     it("loop: killed at the deadline", async function () {
-      const e = await failure(run("loop", { limits: { timeoutMs: 500 } }));
+      const e = await runtimeFailure(run("loop", { limits: { timeoutMs: 500 } }));
       expect(e.code).to.equal("DEADLINE_EXCEEDED");
     });
 
     it("membomb: refused at the memory limit", async function () {
-      const e = await failure(run("membomb", { limits: { memoryBytes: 64 * MiB } }));
+      const e = await runtimeFailure(run("membomb", { limits: { memoryBytes: 64 * MiB } }));
       expect(e.code).to.equal("MEMORY_EXCEEDED");
       expect(e.message).to.include("limit 65536 KiB");
     });
 
     it("bigout: refused at the output limit, its partial output removed", async function () {
-      const e = await failure(run("bigout", { limits: { outputBytes: 4 * MiB } }));
+      const e = await runtimeFailure(run("bigout", { limits: { outputBytes: 4 * MiB } }));
       expect(e.code).to.equal("OUTPUT_TOO_LARGE");
     });
 
     it("exitcode: a non-zero exit names the code and the last stderr line", async function () {
-      const e = await failure(run("exitcode", { params: JSON.stringify({ args: ["7"] }) }));
+      const e = await runtimeFailure(run("exitcode", { params: JSON.stringify({ args: ["7"] }) }));
       expect(e.code).to.equal("NON_ZERO_EXIT");
       expect(e.message).to.match(/code 7; stderr: .*7/);
     });
 
     it("nondet: refused before it runs, for importing a host clock and random seed", async function () {
-      const e = await failure(run("nondet"));
+      const e = await runtimeFailure(run("nondet"));
       expect(e.code).to.equal("NON_DETERMINISTIC_IMPORT");
     });
 

@@ -3,9 +3,10 @@ import { mkdtemp, readdir, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { EMPTY_DIRECTORY_DIGEST } from "../../../sdk/encoding";
-import { Runtime, RuntimeError, type RuntimeErrorCode } from "../../../worker/runtime";
+import { Runtime, type RuntimeErrorCode } from "../../../worker/runtime";
 import { capMemory } from "../../../worker/runtime/wasi/module";
 import { OP, tinyModule } from "../../helpers/wasm";
+import { runtimeFailure } from "../../helpers/runtime";
 
 const SEED = "0x" + "11".repeat(32);
 const MiB = 1024 * 1024;
@@ -20,22 +21,13 @@ const memoryBomb = tinyModule({
   body: [...OP.loop, ...OP.i32(16), ...OP.memoryGrow, ...OP.i32(-1), OP.i32Ne, ...OP.brIf(0), OP.end, OP.unreachable],
 });
 
-async function failure(p: Promise<unknown>): Promise<RuntimeError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).to.be.instanceOf(RuntimeError);
-    return e as RuntimeError;
-  }
-  throw new Error("expected the run to fail");
-}
 
 describe("wasi runtime: module checks and limits", function () {
   const runtime = new Runtime({ limits: { timeoutMs: 5_000, memoryBytes: 16 * MiB } });
   const run = (app: Uint8Array, extra: Partial<Parameters<Runtime["run"]>[0]> = {}) =>
     runtime.run({ runtime: "wasi", app, params: "", seed: SEED, ...extra });
   const expectCode = async (p: Promise<unknown>, code: RuntimeErrorCode, message?: RegExp) => {
-    const e = await failure(p);
+    const e = await runtimeFailure(p);
     expect(e.code, e.message).to.equal(code);
     if (message) expect(e.message).to.match(message);
     expect(e.message).not.to.include("\n");
