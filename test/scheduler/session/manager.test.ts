@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import { once } from "node:events";
 import { createServer, type Server } from "node:http";
-import { Wallet } from "ethers";
+import { Wallet, type HDNodeWallet } from "ethers";
 import pino from "pino";
 import WebSocket from "ws";
 import { loginMessage, type SchedulerFrame } from "../../../sdk/session";
@@ -46,7 +46,7 @@ class Client {
   send(frame: unknown): void {
     this.ws.send(typeof frame === "string" ? frame : JSON.stringify(frame));
   }
-  async login(wallet: Wallet, sign: Wallet = wallet, pending: unknown[] = []): Promise<void> {
+  async login(wallet: HDNodeWallet, sign: HDNodeWallet = wallet, pending: unknown[] = []): Promise<void> {
     const challenge = await this.next("challenge");
     const signature = await sign.signMessage(loginMessage(challenge));
     this.send({ type: "hello", worker: wallet.address, signature, version: 1, pending });

@@ -1,0 +1,242 @@
+/**
+ * TxSender: the one way a key sends transactions. Submissions are serialized (one at a time per key) and take their
+ * nonce from a local counter (fetched as the `pending` count once, then incremented), so concurrent callers never
+ * reuse or skip a nonce and need no round trip per send; confirmations are awaited outside the queue, so many
+ * transactions can be in flight at once.
+ *
+ * Per submission:
+ *  1. estimate gas: a revert here is the contract's answer and is thrown as ChainError REVERTED, never retried (the
+ *     nonce is not consumed);
+ *  2. sign once with the next nonce, broadcast; on a transport failure the SAME signed bytes are broadcast again
+ *     (same hash, so a send that did arrive is never duplicated);
+ *  3. on a nonce conflict (nonce too low, replacement underpriced: another process used this key) the counter is
+ *     resynced from the node and the transaction re-signed; after any broadcast error the node is first asked
+ *     whether it already holds our hash (lost response, Hardhat mining a reverting transaction), which then counts
+ *     as sent.
+ * Transient failures back off exponentially with jitter, up to `maxAttempts`.
+ *
+ * Gas estimation runs against the latest block: a transaction that depends on another still pending must be sent
+ * after that one is confirmed (the client's write methods resolve only once confirmed, so awaiting them suffices).
+ * One TxSender per key per process: a second sender on the same key would race for nonces (it would recover
+ * through the resync, at the cost of retries).
+ */
+import { Transaction } from "ethers";
+import type { BaseWallet, JsonRpcProvider, TransactionReceipt } from "ethers";
+import type { Logger } from "pino";
+import {
+  ChainError,
+  abortedError,
+  backoffDelay,
+  classifyError,
+  failureError,
+  revertError,
+  sleep,
+  withRetry,
+  type RetryPolicy,
+} from "./errors";
+
+export interface TxSenderOptions extends RetryPolicy {
+  /** Blocks that must include the transaction (1 = mined). */
+  confirmations: number;
+  /** The gas limit is the estimate plus this percentage. */
+  gasHeadroomPercent: number;
+  /** Give up waiting for confirmations after this long (the nonce counter is then resynced). */
+  confirmTimeoutMs: number;
+  /** How often to poll for the receipt. */
+  receiptPollMs: number;
+}
+
+export const defaultTxSenderOptions: TxSenderOptions = {
+  confirmations: 1,
+  gasHeadroomPercent: 25,
+  confirmTimeoutMs: 120_000,
+  receiptPollMs: 250,
+  maxAttempts: 6,
+  backoffMs: 200,
+  maxBackoffMs: 5_000,
+};
+
+export interface TxRequest {
+  /** What is being done, for errors and logs (e.g. `finalize`). */
+  action: string;
+  to: string;
+  data: string;
+  value?: bigint;
+  /** Gas added on top of the estimate and its headroom (e.g. for a callback whose gas must be guaranteed). */
+  extraGas?: bigint;
+  /** Overrides confirmations for this transaction. */
+  confirmations?: number;
+}
+
+interface Signed {
+  raw: string;
+  hash: string;
+  nonce: number;
+  gasLimit: bigint;
+}
+
+export class TxSender {
+  private queue: Promise<unknown> = Promise.resolve();
+  private nextNonce: number | null = null;
+  readonly options: TxSenderOptions;
+
+  constructor(
+    options: Partial<TxSenderOptions>,
+    private readonly modules: { wallet: BaseWallet; provider: JsonRpcProvider; logger: Logger },
+  ) {
+    this.options = { ...defaultTxSenderOptions, ...options };
+  }
+
+  get address(): string {
+    return this.modules.wallet.address;
+  }
+
+  /** Submits `req` (serialized with every other send of this key) and resolves with its confirmed receipt. */
+  async send(req: TxRequest, signal?: AbortSignal): Promise<TransactionReceipt> {
+    const signed = await this.enqueue(() => this.submit(req, signal));
+    return this.confirm(req, signed, signal);
+  }
+
+  /** Forgets the local nonce: the next send fetches it from the node. */
+  resync(): void {
+    this.nextNonce = null;
+  }
+
+  private enqueue<T>(job: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(job, job);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async submit(req: TxRequest, signal?: AbortSignal): Promise<Signed> {
+    const { provider, logger } = this.modules;
+    let signed: Signed | null = null;
+    for (let attempt = 1; ; attempt++) {
+      if (signal?.aborted) throw abortedError(req.action);
+      try {
+        if (signed === null) signed = await this.sign(req);
+        await provider.broadcastTransaction(signed.raw);
+        this.nextNonce = signed.nonce + 1;
+        logger.debug({ action: req.action, txHash: signed.hash, nonce: signed.nonce }, "transaction sent");
+        return signed;
+      } catch (e) {
+        if (e instanceof ChainError) throw e; // a revert at estimation, or a definitive failure
+        if (signed !== null && (await this.isKnown(signed.hash))) {
+          this.nextNonce = signed.nonce + 1;
+          return signed;
+        }
+        const kind = classifyError(e);
+        if (kind === "revert") throw revertError(req.action, e, signed?.hash);
+        if (kind === "nonce") {
+          // Someone else used this key's nonce: resync and re-sign.
+          this.nextNonce = null;
+          signed = null;
+        } else if (kind !== "transient") {
+          this.nextNonce = null;
+          throw failureError(req.action, e);
+        }
+        if (attempt >= this.options.maxAttempts) {
+          this.nextNonce = null;
+          throw failureError(req.action, e);
+        }
+        logger.warn({ action: req.action, attempt, kind, err: firstLine(e) }, "transaction send failed, retrying");
+        await sleep(backoffDelay(attempt, this.options.backoffMs, this.options.maxBackoffMs), signal);
+      }
+    }
+  }
+
+  /** Estimates (a revert throws ChainError REVERTED), then signs with the next nonce. */
+  private async sign(req: TxRequest): Promise<Signed> {
+    const { provider, wallet } = this.modules;
+    if (this.nextNonce === null) this.nextNonce = await provider.getTransactionCount(wallet.address, "pending");
+    const nonce = this.nextNonce;
+    let estimate: bigint;
+    try {
+      estimate = await provider.estimateGas({
+        from: wallet.address,
+        to: req.to,
+        data: req.data,
+        value: req.value ?? 0n,
+      });
+    } catch (e) {
+      if (classifyError(e) === "revert") throw revertError(req.action, e);
+      throw e;
+    }
+    const gasLimit = estimate + (estimate * BigInt(this.options.gasHeadroomPercent)) / 100n + (req.extraGas ?? 0n);
+    const tx = await wallet.populateTransaction({
+      to: req.to,
+      data: req.data,
+      value: req.value ?? 0n,
+      gasLimit,
+      nonce,
+    });
+    const raw = await wallet.signTransaction(tx);
+    return { raw, hash: Transaction.from(raw).hash!, nonce, gasLimit };
+  }
+
+  private async isKnown(hash: string): Promise<boolean> {
+    try {
+      return (await this.modules.provider.getTransaction(hash)) !== null;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Polls for the receipt until it has enough confirmations; a failed receipt becomes ChainError REVERTED. */
+  private async confirm(req: TxRequest, signed: Signed, signal?: AbortSignal): Promise<TransactionReceipt> {
+    const { provider } = this.modules;
+    const wanted = Math.max(1, req.confirmations ?? this.options.confirmations);
+    const deadline = Date.now() + this.options.confirmTimeoutMs;
+    const policy = { ...this.options, maxAttempts: 3 };
+    for (;;) {
+      if (signal?.aborted) throw abortedError(req.action);
+      let receipt: TransactionReceipt | null = null;
+      let head = 0;
+      try {
+        receipt = await withRetry(req.action, policy, () => provider.getTransactionReceipt(signed.hash), signal);
+        if (receipt !== null && wanted > 1) head = await provider.getBlockNumber();
+      } catch (e) {
+        if (e instanceof ChainError && e.code === "ABORTED") throw e;
+        receipt = null; // keep polling until the deadline
+      }
+      if (receipt !== null && (wanted === 1 || head - receipt.blockNumber + 1 >= wanted)) {
+        if (receipt.status !== 1) throw await this.failedReceipt(req, signed, receipt);
+        return receipt;
+      }
+      if (Date.now() >= deadline) {
+        this.nextNonce = null; // the transaction may never land: let the next send see the node's view
+        throw new ChainError("TIMEOUT", `${req.action}: not confirmed within ${this.options.confirmTimeoutMs} ms`, {
+          action: req.action,
+          txHash: signed.hash,
+        });
+      }
+      await sleep(this.options.receiptPollMs, signal);
+    }
+  }
+
+  /** Replays a failed transaction on the state before its block to recover the custom error (best effort). */
+  private async failedReceipt(req: TxRequest, signed: Signed, receipt: TransactionReceipt): Promise<ChainError> {
+    const { provider, wallet } = this.modules;
+    try {
+      await provider.call({
+        from: wallet.address,
+        to: req.to,
+        data: req.data,
+        value: req.value ?? 0n,
+        gasLimit: signed.gasLimit,
+        blockTag: Math.max(0, receipt.blockNumber - 1),
+      });
+    } catch (e) {
+      if (classifyError(e) === "revert") return revertError(req.action, e, signed.hash);
+    }
+    const outOfGas = receipt.gasUsed >= signed.gasLimit ? " (out of gas)" : "";
+    return new ChainError("REVERTED", `${req.action} reverted on chain${outOfGas}`, {
+      action: req.action,
+      txHash: signed.hash,
+    });
+  }
+}
+
+function firstLine(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).split("\n")[0].slice(0, 200);
+}

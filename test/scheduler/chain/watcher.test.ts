@@ -1,0 +1,231 @@
+/**
+ * ChainWatcher against a real local chain: every Hub event delivered once, in chain order, across small block
+ * ranges; the cursor persisted in SQLite so a new watcher resumes without replaying; a throwing handler retried
+ * until it succeeds (the watcher never crashes); events held back until `confirmations` deep; a reorg under the
+ * cursor detected and rewound.
+ */
+import { expect } from "chai";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { hexlify, id, toUtf8Bytes } from "ethers";
+import { openDatabase } from "../../../scheduler/store/db";
+import { MemoryCursorStore, SqliteCursorStore } from "../../../scheduler/chain/cursor";
+import type { CursorStore } from "../../../scheduler/chain/cursor";
+import { ChainWatcher, type ChainWatcherOptions, type EventHandler } from "../../../scheduler/chain/watcher";
+import type { HubEvent } from "../../../scheduler/chain/events";
+import { World, contributions, matchDeal, reveals, startWorld, taskIdOf } from "./world";
+
+const RESULTS = hexlify(toUtf8Bytes("http://127.0.0.1/results"));
+
+/** One whole task: match (trust 3), initialize, 3 relayed contributions, 3 reveals, finalize. */
+async function runTask(w: World): Promise<string> {
+  const m = await matchDeal(w, { trust: 3 });
+  const taskId = taskIdOf(m.dealId, 0);
+  const digest = id(`result of ${m.dealId}`);
+  await w.client.initialize(m.dealId, 0);
+  await w.client.contributeBatch(await contributions(w, m.dealId, 0, digest));
+  await w.client.revealBatch(await reveals(w, taskId, digest));
+  await w.client.finalize(taskId, RESULTS);
+  return m.dealId;
+}
+
+const TASK_EVENTS = [
+  "DealMatched",
+  "TaskInitialized",
+  "ContributionCommitted",
+  "ContributionCommitted",
+  "ContributionCommitted",
+  "ConsensusReached",
+  "ContributionRevealed",
+  "ContributionRevealed",
+  "ContributionRevealed",
+  "TaskFinalized",
+];
+
+function watcherOf(w: World, cursors: CursorStore, handler: EventHandler, options: Partial<ChainWatcherOptions> = {}) {
+  return new ChainWatcher(
+    {
+      hub: w.chain.deployment.hub,
+      fromBlock: w.chain.deployment.blockNumber,
+      maxBlockRange: 3,
+      pollIntervalMs: 20,
+      ...options,
+    },
+    { provider: w.chain.provider, cursors, handler },
+  );
+}
+
+/** A handler that records what it sees. */
+function recorder() {
+  const seen: HubEvent[] = [];
+  const handler: EventHandler = async (e) => {
+    seen.push(e);
+  };
+  return { seen, handler };
+}
+
+function dealIdOf(e: HubEvent): string | null {
+  return "dealId" in e.args ? e.args.dealId : null;
+}
+
+function position(e: HubEvent): string {
+  return `${e.blockNumber}:${e.logIndex}`;
+}
+
+function expectChainOrder(events: HubEvent[]): void {
+  for (let i = 1; i < events.length; i++) {
+    const [a, b] = [events[i - 1], events[i]];
+    expect(
+      a.blockNumber < b.blockNumber || (a.blockNumber === b.blockNumber && a.logIndex < b.logIndex),
+      `${position(a)} before ${position(b)}`,
+    ).to.equal(true);
+  }
+}
+
+describe("scheduler chain watcher", function () {
+  this.timeout(120_000);
+  let w: World;
+
+  before(async function () {
+    w = await startWorld();
+  });
+
+  after(async function () {
+    await w?.stop();
+  });
+
+  it("delivers every event of a task once, in chain order, decoded, across small block ranges", async function () {
+    const dealId = await runTask(w);
+    const { seen, handler } = recorder();
+    const watcher = watcherOf(w, new MemoryCursorStore(), handler);
+    const result = await watcher.poll();
+    expect(result.error).to.equal(undefined);
+    expect(seen.map((e) => e.name)).to.deep.equal(TASK_EVENTS);
+    expectChainOrder(seen);
+    const matched = seen[0];
+    if (matched.name !== "DealMatched") throw new Error("expected DealMatched first");
+    expect(matched.args).to.deep.include({
+      dealId,
+      workerpool: 1n,
+      volume: 1n,
+      beneficiary: w.requester.address,
+      params: '{"args":["hello"]}',
+    });
+    const finalized = seen[seen.length - 1];
+    if (finalized.name !== "TaskFinalized") throw new Error("expected TaskFinalized last");
+    expect(finalized.args).to.deep.equal({
+      taskId: taskIdOf(dealId, 0),
+      resultDigest: id(`result of ${dealId}`),
+      results: RESULTS,
+    });
+
+    // Nothing new: nothing delivered again.
+    expect((await watcher.poll()).handled).to.equal(0);
+    expect(seen.length).to.equal(TASK_EVENTS.length);
+  });
+
+  it("resumes from the cursor persisted in SQLite after a restart, without replaying handled events", async function () {
+    const file = join(mkdtempSync(join(tmpdir(), "concord-watcher-")), "scheduler.db");
+    const first = recorder();
+    const db1 = openDatabase(file);
+    const before = await watcherOf(w, new SqliteCursorStore(db1), first.handler).poll();
+    expect(before.handled > 0).to.equal(true);
+    db1.close();
+
+    const dealId = await runTask(w);
+
+    const second = recorder();
+    const db2 = openDatabase(file);
+    const watcher = watcherOf(w, new SqliteCursorStore(db2), second.handler);
+    await watcher.poll();
+    db2.close();
+    expect(second.seen.map((e) => e.name)).to.deep.equal(TASK_EVENTS);
+    expect(second.seen[0].args).to.deep.include({ dealId });
+    const firstPositions = new Set(first.seen.map(position));
+    expect(second.seen.some((e) => firstPositions.has(position(e)))).to.equal(false);
+  });
+
+  it("survives a handler that throws once: the event is retried on the next poll, the run loop goes on", async function () {
+    const cursors = new MemoryCursorStore();
+    const fromBlock = await w.chain.provider.getBlockNumber();
+    await runTask(w);
+    const seen: string[] = [];
+    let thrown = 0;
+    const controller = new AbortController();
+    const handler: EventHandler = async (e) => {
+      if (e.name === "ConsensusReached" && thrown === 0) {
+        thrown++;
+        throw new Error("database is locked");
+      }
+      seen.push(e.name);
+      if (seen.length === TASK_EVENTS.length) controller.abort();
+    };
+    const watcher = watcherOf(w, cursors, handler, { fromBlock: fromBlock + 1 });
+    await watcher.run(controller.signal); // resolves once aborted: it never threw
+    expect(thrown).to.equal(1);
+    expect(seen).to.deep.equal(TASK_EVENTS);
+  });
+
+  it("reports a handler failure from poll() and moves the cursor only past the events handled", async function () {
+    const cursors = new MemoryCursorStore();
+    const fromBlock = await w.chain.provider.getBlockNumber();
+    await runTask(w);
+    let calls = 0;
+    const failing = watcherOf(
+      w,
+      cursors,
+      async () => {
+        if (++calls === 3) throw new Error("boom");
+      },
+      { fromBlock: fromBlock + 1 },
+    );
+    const result = await failing.poll();
+    expect(result.handled).to.equal(2);
+    expect(String(result.error)).to.include("boom");
+
+    const { seen, handler } = recorder();
+    await watcherOf(w, cursors, handler, { fromBlock: fromBlock + 1 }).poll();
+    expect(seen.map((e) => e.name)).to.deep.equal(TASK_EVENTS.slice(2));
+  });
+
+  it("holds events back until they are `confirmations` blocks deep", async function () {
+    const cursors = new MemoryCursorStore();
+    const fromBlock = (await w.chain.provider.getBlockNumber()) + 1;
+    const { seen, handler } = recorder();
+    const watcher = watcherOf(w, cursors, handler, { fromBlock, confirmations: 2 });
+    const m = await matchDeal(w, { trust: 1 }); // one block
+    await watcher.poll();
+    expect(seen).to.deep.equal([]);
+    await w.chain.provider.send("evm_mine", []);
+    await watcher.poll();
+    expect(seen).to.deep.equal([]);
+    await w.chain.provider.send("evm_mine", []);
+    await watcher.poll();
+    expect(seen.map((e) => [e.name, dealIdOf(e)])).to.deep.equal([["DealMatched", m.dealId]]);
+  });
+
+  it("rewinds when the block under its cursor was replaced (reorg), and delivers the new canonical events", async function () {
+    const cursors = new MemoryCursorStore();
+    const fromBlock = (await w.chain.provider.getBlockNumber()) + 1;
+    const snapshot = (await w.chain.provider.send("evm_snapshot", [])) as string;
+    const { seen, handler } = recorder();
+    const watcher = watcherOf(w, cursors, handler, { fromBlock, reorgRewind: 50 });
+
+    const orphan = await matchDeal(w, { trust: 1 });
+    await watcher.poll();
+    expect(seen.map(dealIdOf)).to.deep.equal([orphan.dealId]);
+
+    // Replace the chain from the snapshot on: another deal lands in the same block number, with another hash.
+    await w.chain.provider.send("evm_revert", [snapshot]);
+    await w.chain.provider.send("evm_mine", []);
+    const canonical = await matchDeal(w, { trust: 2 });
+    expect(canonical.blockNumber).to.equal(orphan.blockNumber + 1);
+    const result = await watcher.poll();
+    expect(result.reorged).to.equal(true);
+    expect(seen.map((e) => e.name)).to.deep.equal(["DealMatched", "DealMatched"]);
+    const replayed = seen[1];
+    expect(replayed.blockNumber).to.equal(canonical.blockNumber);
+    expect(replayed.transactionHash).to.equal(canonical.hash);
+  });
+});
