@@ -152,7 +152,7 @@ export class JobRouter {
 
   private async tick(): Promise<void> {
     const now = Date.now();
-    const stats = { p95CommitMs: percentile(this.commitLatencies, 95) };
+    const stats = { p95CommitMs: percentile(this.commitLatencies, 0.95) };
     for (const task of this.tasks.values()) {
       if (task.busy || !["pending", "dispatched", "committing", "revealing"].includes(task.status)) continue;
       if (task.status === "revealing") {

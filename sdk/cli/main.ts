@@ -19,6 +19,8 @@ import { registerOrderCommands } from "./order";
 import { registerAccountCommands } from "./account";
 import { registerRunLocalCommand } from "./run-local";
 import { registerVerifyCommand } from "./verify";
+import { registerWorkerCommands } from "./worker";
+import { registerSchedulerCommands } from "./scheduler";
 import { version } from "../../package.json";
 
 /** Masks every run of 16+ hex digits that is part of the key (a message may quote a truncated value). */
@@ -52,6 +54,8 @@ export function buildProgram(wrap: Wrap): Command {
   registerAccountCommands(program, wrap);
   registerRunLocalCommand(program, wrap);
   registerVerifyCommand(program, wrap);
+  registerSchedulerCommands(program, wrap);
+  registerWorkerCommands(program, wrap);
   return program;
 }
 

@@ -1,0 +1,193 @@
+/**
+ * The scheduler daemon's composition root (DESIGN §4): one HTTP server on loopback carrying the order book
+ * (`/orders`), the results (`/results/:digest`), the tasks (`/tasks/:id`) and the workers' WebSocket (`/ws`); the
+ * chain client and watcher; the matcher; the WorkerManager and the JobRouter. Built by `Scheduler.init(options)`;
+ * only the CLI (`concord scheduler start`) reads flags and environment. `close()` stops everything in order.
+ */
+import { mkdirSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import { join } from "node:path";
+import { JsonRpcProvider, Network, Wallet, type BaseWallet } from "ethers";
+import pino, { type Logger } from "pino";
+import type { Deployment } from "../deploy/lib";
+import { buildWorkerpoolOrder, randomSalt } from "../sdk/orders";
+import { signOrder, type Signed, type WorkerpoolOrder } from "../sdk/eip712";
+import { createApi, ordersRouter, resultsRouter, ResultStore, tasksRouter } from "./api";
+import { EthersOrderChecks } from "./api/checks";
+import { chainClientOptionsFrom, EthersChainClient } from "./chain/client";
+import { SqliteCursorStore } from "./chain/cursor";
+import { ChainWatcher } from "./chain/watcher";
+import { Matcher, type MatcherChain } from "./matcher";
+import { defaultJobRouterOptions, JobRouter, type JobRouterOptions } from "./router";
+import { defaultWorkerManagerOptions, WorkerManager } from "./session/manager";
+import { openDatabase, type Db } from "./store/db";
+
+export interface SchedulerOptions {
+  rpcUrl: string;
+  deployment: Deployment;
+  /** the pool this scheduler serves (its key must be the pool's scheduler, with consent given) */
+  workerpool: bigint;
+  host: string;
+  /** 0: any free port */
+  port: number;
+  dataDir: string;
+  /** the workerpool order the scheduler signs and offers (needs the key to own the pool) */
+  offer: { price: bigint; volume: bigint; category: bigint; trust: bigint } | null;
+  heartbeatMs: number;
+  chainPollMs: number;
+  matchIntervalMs: number;
+  router: Partial<JobRouterOptions>;
+  logLevel: string;
+}
+
+export const defaultSchedulerOptions: Omit<SchedulerOptions, "rpcUrl" | "deployment" | "workerpool" | "dataDir"> = {
+  host: "127.0.0.1",
+  port: 0,
+  offer: { price: 0n, volume: 1_000n, category: 0n, trust: 8n },
+  heartbeatMs: 1_000,
+  chainPollMs: 200,
+  matchIntervalMs: 300,
+  router: {},
+  logLevel: "info",
+};
+
+export class Scheduler {
+  private readonly abort = new AbortController();
+  private constructor(
+    readonly url: string,
+    readonly log: Logger,
+    private readonly parts: {
+      server: Server;
+      db: Db;
+      provider: JsonRpcProvider;
+      manager: WorkerManager;
+      router: JobRouter;
+      watcher: ChainWatcher;
+      matcher: Matcher;
+    },
+  ) {}
+
+  get router(): JobRouter {
+    return this.parts.router;
+  }
+
+  static async init(o: Partial<SchedulerOptions> & Pick<SchedulerOptions, "rpcUrl" | "deployment" | "workerpool" | "dataDir">, key: BaseWallet | string): Promise<Scheduler> {
+    const opts: SchedulerOptions = { ...defaultSchedulerOptions, ...o };
+    const log = pino({ level: opts.logLevel, base: { daemon: "scheduler" } }, pino.destination({ dest: 2, sync: false }));
+    mkdirSync(opts.dataDir, { recursive: true });
+    const d = opts.deployment;
+    const network = Network.from(d.chainId);
+    const provider = new JsonRpcProvider(opts.rpcUrl, network, { staticNetwork: network, cacheTimeout: -1 });
+    const wallet = typeof key === "string" ? new Wallet(key, provider) : key;
+    const chain = await EthersChainClient.init(chainClientOptionsFrom(d), { provider, wallet, logger: log });
+    const db = openDatabase(join(opts.dataDir, "scheduler.db"));
+    const results = new ResultStore({ dir: join(opts.dataDir, "results") });
+
+    const server = createServer();
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(opts.port, opts.host, () => resolve());
+    });
+    const { port } = server.address() as { port: number };
+    const url = `http://${opts.host}:${port}`;
+
+    const manager = new WorkerManager(
+      { ...defaultWorkerManagerOptions, chainId: d.chainId, hub: d.hub, heartbeatMs: opts.heartbeatMs },
+      {
+        server,
+        log,
+        admit: async (worker) => {
+          const account = await chain.accountOf(worker);
+          return account.balance > 0n ? { ok: true } : { ok: false, reason: `${worker} has no free escrow balance to stake (deposit first)` };
+        },
+      },
+    );
+    const router = new JobRouter({ ...defaultJobRouterOptions, ...opts.router, workerpool: opts.workerpool, publicUrl: url }, { chain, manager, results, log });
+
+    const matcherChain: MatcherChain = {
+      canMatch: async (set) => {
+        const check = await chain.canMatch(set.app, set.request.dataset === 0n ? null : set.dataset, set.workerpool, set.request);
+        if (check.ok) return { ok: true };
+        const name = check.reason?.name ?? "UnknownReason";
+        return { ok: false, refusal: { name, args: check.reason?.args ?? [], message: `${name}(${(check.reason?.args ?? []).map(String).join(", ")})` } };
+      },
+      matchOrders: async (set) => {
+        const r = await chain.matchOrders(set.app, set.request.dataset === 0n ? null : set.dataset, set.workerpool, set.request);
+        return { dealId: r.dealId, volume: BigInt(r.volume), txHash: r.hash };
+      },
+    };
+    const offers: Signed<WorkerpoolOrder>[] = [];
+    if (opts.offer) {
+      const order = buildWorkerpoolOrder({
+        workerpool: opts.workerpool,
+        workerpoolprice: opts.offer.price,
+        volume: opts.offer.volume,
+        category: opts.offer.category,
+        trust: opts.offer.trust,
+        salt: randomSalt(),
+      });
+      offers.push(await signOrder(wallet, chain.domain, "WorkerpoolOrder", order));
+    }
+    const matcher = new Matcher(
+      { workerpool: opts.workerpool, intervalMs: opts.matchIntervalMs },
+      { db, domain: chain.domain, chain: matcherChain, workerpoolOrders: offers, logger: log },
+    );
+    const checks = new EthersOrderChecks(provider, d);
+    const app = createApi(
+      [
+        ordersRouter({}, { db, domain: chain.domain, checks, workerpool: opts.workerpool, logger: log, onAccepted: () => matcher.wake() }),
+        resultsRouter({ store: results }),
+        tasksRouter({ getTask: (id) => taskView(router, id) }),
+      ],
+      log,
+    );
+    server.on("request", app);
+
+    const watcher = new ChainWatcher(
+      { hub: d.hub, fromBlock: d.blockNumber, pollIntervalMs: opts.chainPollMs },
+      { provider, cursors: new SqliteCursorStore(db), handler: (e) => router.onChainEvent(e), logger: log },
+    );
+    const scheduler = new Scheduler(url, log, { server, db, provider, manager, router, watcher, matcher });
+    void watcher.run(scheduler.abort.signal);
+    void matcher.run(scheduler.abort.signal);
+    router.start();
+    log.info({ url, workerpool: String(opts.workerpool), scheduler: wallet.address }, "scheduler ready");
+    return scheduler;
+  }
+
+  async close(): Promise<void> {
+    this.abort.abort();
+    this.parts.router.stop();
+    await this.parts.manager.close();
+    await new Promise<void>((resolve) => this.parts.server.close(() => resolve()));
+    this.parts.db.close();
+    this.parts.provider.destroy();
+  }
+}
+
+/** What `GET /tasks/:id` shows: the task, its replicas and its timeline (ms offsets from the first event). */
+function taskView(router: JobRouter, id: string) {
+  const t = router.task(id);
+  if (!t) return null;
+  const t0 = t.timeline[0]?.at ?? 0;
+  return {
+    task: {
+      taskId: t.taskId,
+      dealId: t.dealId,
+      index: t.index,
+      status: t.status,
+      quorum: t.quorum,
+      app: t.app,
+      dataset: t.dataset,
+      params: t.params,
+      callback: t.callback,
+      consensusHash: t.consensusHash,
+      resultDigest: t.resultDigest ?? null,
+      finalizeTx: t.finalizeTx ?? null,
+      error: t.error ?? null,
+      commits: t.replicas.filter((r) => r.resultHash).length,
+    },
+    replicas: t.replicas.map((r) => ({ replicaId: r.replicaId, worker: r.worker, status: r.status, resultHash: r.resultHash, revealed: Boolean(r.reveal) })),
+    timeline: t.timeline.map((e) => ({ ms: e.at - t0, event: e.event, ...e.detail })),
+  };
+}
