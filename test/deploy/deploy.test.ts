@@ -58,14 +58,15 @@ describe("deployment", function () {
     expect(JSON.parse(readFileSync(path, "utf8")).hub).to.equal(d.hub);
   });
 
-  it("npm start's script runs a local chain on 127.0.0.1 with everything deployed, and stops on SIGINT", async function () {
-    this.timeout(120_000);
+  it("npm start runs the whole network as processes, two verified requests end to end, and stops on SIGINT", async function () {
+    this.timeout(180_000);
     const port = await freePort();
+    const schedulerPort = await freePort();
     const dir = mkdtempSync(join(tmpdir(), "concord-start-"));
     const root = join(__dirname, "..", "..");
     const child = spawn(join(root, "node_modules", ".bin", "ts-node"), ["deploy/start.ts"], {
       cwd: root,
-      env: { ...process.env, CONCORD_PORT: String(port), CONCORD_DEPLOYMENTS_DIR: dir },
+      env: { ...process.env, CONCORD_PORT: String(port), CONCORD_SCHEDULER_PORT: String(schedulerPort), CONCORD_DEPLOYMENTS_DIR: dir },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let output = "";
@@ -74,9 +75,9 @@ describe("deployment", function () {
     const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
     try {
       await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`npm start did not get ready:\n${output}`)), 100_000);
+        const timer = setTimeout(() => reject(new Error(`npm start did not get ready:\n${output}`)), 160_000);
         child.stdout.on("data", () => {
-          if (output.includes("Press Ctrl-C to stop.")) {
+          if (output.includes("The network is up. Ctrl-C stops it.")) {
             clearTimeout(timer);
             resolve();
           }
@@ -91,6 +92,16 @@ describe("deployment", function () {
       const [first] = await provider.listAccounts();
       expect(await hub.balanceOf(first.address)).to.equal(ethers.parseEther("100"));
       expect(readDeployment(31337, dir)!.hub).to.equal(hubAddress);
+      // the SQL request at trust 3: the verified rows, and the result served by the scheduler
+      expect(output).to.include('["consumer",786.9369690265487]');
+      const digest = /results\s+http:\/\/127\.0\.0\.1:\d+\/results\/(0x[0-9a-f]{64})/.exec(output)![1];
+      const served = (await (await fetch(`http://127.0.0.1:${schedulerPort}/results/${digest}`)).json()) as { result: { rows: unknown[] } };
+      expect(served.result.rows).to.have.length(4);
+      // the echo request pushed its callback bytes to the consumer contract, and resultFor returns them on chain
+      expect(output).to.include('("hello from Concord")');
+      const echoTask = /WASI echo[^\n]*\n\s+task\s+(0x[0-9a-f]{64})/.exec(output)![1];
+      expect(ethers.toUtf8String(await hub.resultFor(echoTask))).to.equal("hello from Concord");
+      expect(output).to.match(/tx\s+finalized\s+0x[0-9a-f]{64}/);
       provider.destroy();
     } finally {
       child.kill("SIGINT");

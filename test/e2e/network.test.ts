@@ -1,0 +1,152 @@
+/**
+ * End to end, with real processes on loopback: a `hardhat node`, the scheduler and the workers each a `concord`
+ * process (deploy/cluster.ts), requests signed and posted to the scheduler's order book, tasks run in the workers'
+ * sandboxes, agreed on by quorum and finalized on chain.
+ */
+import { expect } from "chai";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Wallet, toUtf8String } from "ethers";
+import WebSocket from "ws";
+import { startLocalNetwork, type LocalNetwork } from "../../deploy/network";
+import { publishAssetOrders, runRequest, startCluster, type Cluster } from "../../deploy/cluster";
+import { domain, signOrder } from "../../sdk/eip712";
+import { buildRequestOrder, orderToJson } from "../../sdk/orders";
+import { Hub__factory, ResultConsumer__factory } from "../../typechain-types";
+
+const QUERY = "SELECT segment, avg(ltv) FROM customers GROUP BY segment";
+
+async function up(workers: number, behaviours?: Record<number, string>): Promise<{ net: LocalNetwork; cluster: Cluster }> {
+  const net = await startLocalNetwork({ port: 0, accounts: 8, deploymentsDir: mkdtempSync(join(tmpdir(), "concord-e2e-")) });
+  try {
+    const cluster = await startCluster(net, { workers, behaviours });
+    await publishAssetOrders(net, cluster);
+    return { net, cluster };
+  } catch (e) {
+    await net.stop();
+    throw e;
+  }
+}
+
+describe("end to end: chain, scheduler and workers as processes", function () {
+  this.timeout(180_000);
+
+  describe("four honest workers", function () {
+    let net: LocalNetwork;
+    let cluster: Cluster;
+    before(async function () {
+      ({ net, cluster } = await up(4));
+    });
+    after(async function () {
+      await cluster?.stop();
+      await net?.stop();
+    });
+
+    it("runs a WASI app at trust 1 to a finalized result", async function () {
+      const r = await runRequest(net, cluster, { app: cluster.examples.apps.sieve, trust: 1, params: { args: ["--n", "100000"] }, requester: net.accounts[6] });
+      expect(r.result).to.deep.equal({ largest: 99991, n: 100000, primes: 9592 });
+      const hub = Hub__factory.connect(net.deployment.hub, net.provider);
+      expect((await hub.viewTask(r.taskId)).status).to.equal(3n); // COMPLETED
+      expect(await hub.resultFor(r.taskId)).to.equal(r.digest);
+    });
+
+    it("runs the customers SQL query at trust 3: three distinct workers agree", async function () {
+      const r = await runRequest(net, cluster, { app: cluster.examples.apps.sql, dataset: cluster.examples.customers, trust: 3, params: { query: QUERY }, requester: net.accounts[6] });
+      expect((r.result as { rows: unknown[][] }).rows.map((row) => row[0])).to.deep.equal(["consumer", "enterprise", "smb", "startup"]);
+      const revealed = (r.task.replicas as { worker: string; revealed: boolean }[]).filter((x) => x.revealed);
+      expect(new Set(revealed.map((x) => x.worker)).size).to.be.at.least(3);
+      const events = r.task.timeline.map((e) => e.event);
+      expect(events).to.include.members(["matched", "dispatched", "commit", "consensus", "contributed", "reveal", "revealed", "finalized"]);
+    });
+
+    it("delivers the verified result to the consumer contract through the callback", async function () {
+      const r = await runRequest(net, cluster, {
+        app: cluster.examples.apps.echo,
+        trust: 3,
+        params: { args: ["verified", "by", "three"] },
+        callback: cluster.examples.consumer,
+        requester: net.accounts[6],
+      });
+      const consumer = ResultConsumer__factory.connect(cluster.examples.consumer, net.provider);
+      expect(toUtf8String(await consumer.resultOf(r.taskId))).to.equal("verified by three");
+      expect(r.callbackData).to.equal(await consumer.resultOf(r.taskId));
+    });
+
+    describe("bad input gets a clear 4xx and the scheduler keeps serving", function () {
+      const post = (body: string) =>
+        fetch(`${cluster.schedulerUrl}/orders`, { method: "POST", headers: { "content-type": "application/json" }, body });
+      const requestOrder = (over: Record<string, unknown> = {}) =>
+        buildRequestOrder({ app: cluster.examples.apps.echo, appmaxprice: 0n, workerpoolmaxprice: 0n, category: 0n, requester: net.accounts[6].address, ...over });
+
+      it("malformed JSON, unknown kinds, missing fields", async function () {
+        for (const [body, status] of [
+          ["{not json", 400],
+          [JSON.stringify({ kind: "Banana", order: {} }), 400],
+          [JSON.stringify({ kind: "RequestOrder", order: { app: "1" } }), 400],
+        ] as const) {
+          const res = await post(body);
+          expect(res.status, body).to.equal(status);
+          const json = (await res.json()) as { error: { code: string; message: string } };
+          expect(json.error.message).to.be.a("string").and.not.include("\n");
+        }
+      });
+
+      it("unsigned, badly signed, expired and wrong-chain orders", async function () {
+        const dom = domain(net.deployment.chainId, net.deployment.hub);
+        const order = requestOrder();
+        expect((await post(JSON.stringify({ kind: "RequestOrder", order: orderToJson(order) }))).status).to.equal(400);
+        const forged = await signOrder(Wallet.createRandom(), dom, "RequestOrder", order);
+        expect((await post(JSON.stringify({ kind: "RequestOrder", order: orderToJson(forged) }))).status).to.equal(422);
+        const expired = await signOrder(net.accounts[6], dom, "RequestOrder", requestOrder({ expiry: 1n }));
+        const res = await post(JSON.stringify({ kind: "RequestOrder", order: orderToJson(expired) }));
+        expect(res.status).to.equal(422);
+        expect(((await res.json()) as { error: { code: string } }).error.code).to.equal("EXPIRED");
+        const otherChain = await signOrder(net.accounts[6], domain(1, net.deployment.hub), "RequestOrder", order);
+        expect((await post(JSON.stringify({ kind: "RequestOrder", order: orderToJson(otherChain) }))).status).to.equal(422);
+        expect((await fetch(`${cluster.schedulerUrl}/orders`)).status).to.equal(200);
+      });
+
+      it("malformed WebSocket frames and an unauthenticated worker", async function () {
+        const ws = new WebSocket(`${cluster.schedulerUrl.replace(/^http/, "ws")}/ws`);
+        const frames: { type: string; code?: string }[] = [];
+        ws.on("message", (d) => frames.push(JSON.parse(d.toString())));
+        await new Promise((r) => ws.once("open", r));
+        ws.send("{garbage");
+        ws.send(JSON.stringify({ type: "commit", replicaId: "x", taskId: "0x" + "1".repeat(64), resultHash: "0x" + "1".repeat(64), resultSeal: "0x" + "1".repeat(64), signature: "0x" }));
+        const w = Wallet.createRandom();
+        ws.send(JSON.stringify({ type: "hello", worker: w.address, signature: await w.signMessage("not the challenge"), version: 1, pending: [] }));
+        await new Promise<void>((r) => ws.once("close", () => r()));
+        expect(frames.map((f) => f.code ?? f.type)).to.deep.equal(["challenge", "BAD_FRAME", "NOT_AUTHENTICATED", "BAD_SIGNATURE"]);
+        const r = await runRequest(net, cluster, { app: cluster.examples.apps.echo, trust: 1, params: { args: ["still", "serving"] }, requester: net.accounts[6] });
+        expect(r.result).to.deep.equal({ args: ["still", "serving"] });
+      });
+    });
+  });
+
+  describe("a lying worker among four", function () {
+    let net: LocalNetwork;
+    let cluster: Cluster;
+    before(async function () {
+      // worker 0 lies; worker 1 is slow, so the quorum of 3 needs it and the liar's commit is on chain by then
+      ({ net, cluster } = await up(4, { 0: "lie", 1: "slow:1500" }));
+    });
+    after(async function () {
+      await cluster?.stop();
+      await net?.stop();
+    });
+
+    it("is outvoted at trust 3 and loses its stake", async function () {
+      const liar = net.accounts[2].address;
+      const hub = Hub__factory.connect(net.deployment.hub, net.provider);
+      const before = await hub.balanceOf(liar);
+      const r = await runRequest(net, cluster, { app: cluster.examples.apps.sql, dataset: cluster.examples.customers, trust: 3, params: { query: QUERY }, requester: net.accounts[6] });
+      expect((r.result as { rows: unknown[] }).rows).to.have.length(4);
+      const replicas = r.task.replicas as { worker: string; revealed: boolean }[];
+      expect(replicas.find((x) => x.worker === liar)?.revealed).to.equal(false);
+      expect(await hub.balanceOf(liar)).to.be.lessThan(before);
+      const contribution = await hub.viewContribution(r.taskId, liar);
+      expect(contribution.status).to.not.equal(0n);
+    });
+  });
+});
