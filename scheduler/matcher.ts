@@ -9,12 +9,12 @@
  *
  * I/O is injected: the store (SQLite), the chain (`MatcherChain`: `canMatch` + `matchOrders`), the clock, the logger.
  */
-import { ZeroAddress, ZeroHash, getAddress } from "ethers";
+import { ZeroAddress, getAddress } from "ethers";
 import type { Interface, TypedDataDomain } from "ethers";
 import type { Logger } from "pino";
 import { hashOrder } from "../sdk/eip712";
 import type { AppOrder, DatasetOrder, OrderKind, OrderOf, RequestOrder, Signed, WorkerpoolOrder } from "../sdk/eip712";
-import { recoverOrderSigner } from "../sdk/orders";
+import { EMPTY_DATASET_ORDER, recoverOrderSigner } from "../sdk/orders";
 import type { Hub } from "../typechain-types";
 import type { Db } from "./store/db";
 import { consumeOrder, getOrder, insertOrder, noteOrder, openOrders, setOrderStatus } from "./store/orders";
@@ -30,20 +30,7 @@ export interface OrderSet {
   request: Signed<RequestOrder>;
 }
 
-/** What the Clerk ignores when the request names no dataset (the struct must still be passed). */
-export const EMPTY_DATASET_ORDER: Signed<DatasetOrder> = Object.freeze({
-  dataset: 0n,
-  datasetprice: 0n,
-  volume: 0n,
-  tag: ZeroHash,
-  apprestrict: 0n,
-  workerpoolrestrict: 0n,
-  requesterrestrict: ZeroAddress,
-  expiry: 0n,
-  nonce: 0n,
-  salt: ZeroHash,
-  sign: "0x",
-});
+export { EMPTY_DATASET_ORDER };
 
 /** A decoded `canMatch` reason: the Clerk's custom error, e.g. `ClerkOrderConsumed(0x…)`. */
 export interface MatchRefusal {

@@ -438,6 +438,21 @@ export function buildRequestOrder(
   });
 }
 
+/** The dataset order passed when a request names no dataset: the Clerk ignores it, but the struct must be there. */
+export const EMPTY_DATASET_ORDER: Signed<DatasetOrder> = Object.freeze({
+  dataset: 0n,
+  datasetprice: 0n,
+  volume: 0n,
+  tag: ZeroHash,
+  apprestrict: 0n,
+  workerpoolrestrict: 0n,
+  requesterrestrict: ZeroAddress,
+  expiry: 0n,
+  nonce: 0n,
+  salt: ZeroHash,
+  sign: "0x",
+});
+
 // ------------------------------------------------------------------ signature verification
 
 /** secp256k1 n/2: ECDSA signatures with a larger s are malleable and refused on chain (OpenZeppelin ECDSA). */

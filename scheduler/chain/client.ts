@@ -8,13 +8,13 @@
  * ChainError REVERTED with the custom error decoded (`error.revert.name`, `error.revert.args`). Every write resolves
  * once its transaction has `confirmations` confirmations (1 by default), with the Hub events it emitted.
  */
-import { ZeroAddress, ZeroHash, getAddress, getBytes } from "ethers";
+import { ZeroAddress, getAddress, getBytes } from "ethers";
 import type { BaseWallet, BytesLike, JsonRpcProvider, TransactionReceipt, TypedDataDomain } from "ethers";
 import type { Logger } from "pino";
 import pino from "pino";
 import { domain as concordDomain, taskId as computeTaskId } from "../../sdk/eip712";
 import type { AppOrder, DatasetOrder, RequestOrder, Signed, WorkerpoolOrder } from "../../sdk/eip712";
-import { authorizationSignature } from "../../sdk/orders";
+import { authorizationSignature, EMPTY_DATASET_ORDER } from "../../sdk/orders";
 import type { RelayedContribution, RelayedReveal } from "../../sdk/orders";
 import {
   AppRegistry__factory,
@@ -295,20 +295,6 @@ type RequiredOptions = Pick<
 const TASK_STATUSES: TaskStatus[] = ["UNSET", "ACTIVE", "REVEALING", "COMPLETED", "FAILED"];
 const CONTRIBUTION_STATUSES: ContributionStatus[] = ["UNSET", "CONTRIBUTED", "REVEALED", "REJECTED"];
 
-/** The dataset order sent when the request has no dataset (the Clerk ignores it). */
-const NO_DATASET_ORDER: Signed<DatasetOrder> = {
-  dataset: 0n,
-  datasetprice: 0n,
-  volume: 0n,
-  tag: ZeroHash,
-  apprestrict: 0n,
-  workerpoolrestrict: 0n,
-  requesterrestrict: ZeroAddress,
-  expiry: 0n,
-  nonce: 0n,
-  salt: ZeroHash,
-  sign: "0x",
-};
 
 export class EthersChainClient implements ChainClient {
   readonly options: ChainClientOptions;
@@ -606,7 +592,7 @@ export class EthersChainClient implements ChainClient {
     request: Signed<RequestOrder>,
   ): Promise<MatchCheck> {
     const [ok, reason] = await this.read("canMatch", () =>
-      this.contracts.hub.canMatch(app, dataset ?? NO_DATASET_ORDER, workerpool, request),
+      this.contracts.hub.canMatch(app, dataset ?? EMPTY_DATASET_ORDER, workerpool, request),
     );
     if (ok) return { ok: true };
     return { ok: false, reason: decodeRevertData(reason), data: reason };
@@ -622,7 +608,7 @@ export class EthersChainClient implements ChainClient {
     opts?: TxOptions,
   ): Promise<MatchResult> {
     const data = this.encode("matchOrders", () =>
-      HUB_INTERFACE.encodeFunctionData("matchOrders", [app, dataset ?? NO_DATASET_ORDER, workerpool, request]),
+      HUB_INTERFACE.encodeFunctionData("matchOrders", [app, dataset ?? EMPTY_DATASET_ORDER, workerpool, request]),
     );
     const result = await this.send({ action: "matchOrders", data }, opts);
     const event = this.eventOf("matchOrders", result, "DealMatched");

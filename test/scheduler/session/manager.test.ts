@@ -128,7 +128,6 @@ describe("WorkerManager: worker sessions", function () {
   });
 
   it("answers malformed, binary and premature frames with an error and keeps the session", async function () {
-    const w = Wallet.createRandom();
     const c = await open();
     await c.next("challenge");
     c.send("{not json");
