@@ -20,7 +20,8 @@ import { ChainWatcher } from "./chain/watcher";
 import { Matcher, type MatcherChain } from "./matcher";
 import { defaultJobRouterOptions, JobRouter, type JobRouterOptions } from "./router";
 import { defaultWorkerManagerOptions, WorkerManager } from "./session/manager";
-import { openDatabase, type Db } from "./store/db";
+import { openDatabase } from "./store/state";
+import type { Db } from "./store/db";
 
 export interface SchedulerOptions {
   rpcUrl: string;
@@ -102,7 +103,7 @@ export class Scheduler {
         },
       },
     );
-    const router = new JobRouter({ ...defaultJobRouterOptions, ...opts.router, workerpool: opts.workerpool, publicUrl: url }, { chain, manager, results, log });
+    const router = new JobRouter({ ...defaultJobRouterOptions, ...opts.router, workerpool: opts.workerpool, publicUrl: url }, { db, chain, manager, results, log });
 
     const matcherChain: MatcherChain = {
       canMatch: async (set) => {
@@ -137,7 +138,7 @@ export class Scheduler {
       [
         ordersRouter({}, { db, domain: chain.domain, checks, workerpool: opts.workerpool, logger: log, onAccepted: () => matcher.wake() }),
         resultsRouter({ store: results }),
-        tasksRouter({ getTask: (id) => taskView(router, id) }),
+        tasksRouter({ getTask: (id) => router.view(id) as ReturnType<typeof router.view> & { task: unknown; replicas: unknown[]; timeline: unknown[] } }),
       ],
       log,
     );
@@ -163,31 +164,4 @@ export class Scheduler {
     this.parts.db.close();
     this.parts.provider.destroy();
   }
-}
-
-/** What `GET /tasks/:id` shows: the task, its replicas and its timeline (ms offsets from the first event). */
-function taskView(router: JobRouter, id: string) {
-  const t = router.task(id);
-  if (!t) return null;
-  const t0 = t.timeline[0]?.at ?? 0;
-  return {
-    task: {
-      taskId: t.taskId,
-      dealId: t.dealId,
-      index: t.index,
-      status: t.status,
-      quorum: t.quorum,
-      app: t.app,
-      dataset: t.dataset,
-      params: t.params,
-      callback: t.callback,
-      consensusHash: t.consensusHash,
-      resultDigest: t.resultDigest ?? null,
-      finalizeTx: t.finalizeTx ?? null,
-      error: t.error ?? null,
-      commits: t.replicas.filter((r) => r.resultHash).length,
-    },
-    replicas: t.replicas.map((r) => ({ replicaId: r.replicaId, worker: r.worker, status: r.status, resultHash: r.resultHash, revealed: Boolean(r.reveal) })),
-    timeline: t.timeline.map((e) => ({ ms: e.at - t0, event: e.event, ...e.detail })),
-  };
 }

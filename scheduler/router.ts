@@ -1,30 +1,53 @@
 /**
- * JobRouter: drives every task of the pool's deals from dispatch to finalize. Each tick asks the pure policy
- * (core/policy.ts) what to do with a task, then carries it out:
+ * JobRouter: drives every task of the pool's deals from dispatch to finalize. All its state lives in the scheduler's
+ * SQLite store (scheduler/store), so a restart resumes every task where it was; only chain steps in flight are kept in
+ * memory. Each tick asks the pure policy (core/policy.ts) what to do with each active task, then carries it out:
  * - dispatch: pick workers (core/replicas.ts: top half by score + a random tail, never twice the same worker for a
- *   task), sign their Authorization, send `assign`;
+ *   task), sign their Authorization, record the replica, send `assign`;
  * - commits arrive (WorkerManager `commit`): the Contribution signature is checked, the commit recorded;
  * - quorum reached: the commits are relayed on chain in one `contributeBatch` (core/consensus.ts relayPlan: the
  *   divergent ones too, so they are punished), the winners are asked to reveal, the other replicas cancelled;
- * - reveals arrive: the digest must match the commit and the files must hash to it (ResultStore), then one
- *   `revealBatch` and `finalize` with the result's URL (and the callback data for a callback deal).
- * Lost workers' replicas are reassigned by the policy; a worker that comes back with pending commits is asked again to
- * reveal. Chain failures are logged and retried on the next tick.
+ * - reveals arrive: the digest must match the commit and the files must hash to it (ResultStore); then one
+ *   `revealBatch` and `finalize` with the result's URL (and the callback data for a callback deal);
+ * - the reveal deadline passes with winners silent: `reopen`, and the policy dispatches again.
+ * Chain events (watcher) are applied to the store idempotently. Lost workers' replicas are reassigned by the policy; a
+ * worker that comes back with pending commits is asked again to reveal. Chain failures are retried on the next tick.
  */
 import { keccak256, solidityPacked, toUtf8Bytes, verifyTypedData } from "ethers";
 import type { Logger } from "pino";
-import { MESSAGE_TYPES, taskId as taskIdOf } from "../sdk/eip712";
-import type { ChainClient } from "./chain/client";
+import { MESSAGE_TYPES } from "../sdk/eip712";
+import type { ChainClient, AppEntry, DatasetEntry } from "./chain/client";
 import type { HubEvent } from "./chain/events";
-import { initialBucket, nextActions, policyOptions, type PolicyOptions, type ReplicaView, type TaskView } from "./core/policy";
-import { relayPlan } from "./core/consensus";
+import { initialBucket, nextActions, policyOptions, type PolicyOptions } from "./core/policy";
+import { relayPlan, type Consensus } from "./core/consensus";
 import { chooseReplicas, type Candidate } from "./core/replicas";
 import { seededRng, type Rng } from "./core/random";
-import { quorumOf, type TaskStatus } from "./core/types";
 import type { TokenBucket } from "./core/bucket";
-import { pushSample, percentile } from "./core/latency";
+import { percentile } from "./core/latency";
 import { decodeResultFiles, type ResultStore } from "./api/result-store";
 import type { CommitFrame, FailedFrame, Pending, RevealedFrame, WorkerManager } from "./session/manager";
+import type { Db } from "./store/db";
+import { applyChainEvent, TASK_CHAIN_EVENTS } from "./store/chain-events";
+import { getDeal } from "./store/deals";
+import { addTaskEvent } from "./store/events";
+import {
+  cancelReplica,
+  failReplica,
+  getReplica,
+  insertReplica,
+  listReplicas,
+  markReplaced,
+  markRevealRequested,
+  markWorkerLost,
+  recentCommitLatencies,
+  recordCommit,
+  recordReveal,
+  runningCounts,
+  type Replica,
+} from "./store/replicas";
+import { taskDetail, taskView } from "./store/state";
+import { getTask, recordDealMatched, setTaskStatus, tasksNeedingAction, updateTask, type Task } from "./store/tasks";
+import { closeAllSessions, getWorker, scoreOf, workerConnected, workerDisconnected } from "./store/workers";
 
 export interface JobRouterOptions {
   /** the pool whose deals this scheduler runs */
@@ -46,52 +69,23 @@ export const defaultJobRouterOptions: Omit<JobRouterOptions, "workerpool" | "pub
   revealGraceMs: 1_000,
 };
 
-interface Replica extends ReplicaView {
-  resultSeal?: string;
-  contribution?: string;
-  relayed?: boolean;
-  reveal?: { digest: string; signature: string; callbackData: string | null };
-}
-
-interface TimelineEntry {
-  at: number;
-  event: string;
-  detail?: Record<string, unknown>;
-}
-
-export interface RouterTask extends TaskView {
-  dealId: string;
-  index: number;
-  app: { id: string; runtime: "wasi" | "sql"; uri: string; checksum: string };
-  dataset: { id: string; name: string; uri: string; checksum: string } | null;
-  params: string;
-  callback: string | null;
-  timeoutMs: number;
-  replicas: Replica[];
-  resultDigest?: string;
-  finalizeTx?: string;
-  timeline: TimelineEntry[];
-  error?: string;
-  /** a chain step is in flight: the next tick does not start another */
-  busy?: boolean;
-  firstRevealAt?: number;
-}
-
 export class JobRouter {
-  private readonly tasks = new Map<string, RouterTask>();
   private bucket: TokenBucket;
-  private commitLatencies: number[] = [];
   private timer?: NodeJS.Timeout;
+  private ticking = false;
   private readonly rng: Rng;
-  private seq = 0;
-  private readonly started = Date.now();
+  /** tasks with a chain step in flight: the next tick leaves them alone */
+  private readonly inflight = new Set<string>();
+  private readonly apps = new Map<string, Promise<AppEntry | null>>();
+  private readonly datasets = new Map<string, Promise<DatasetEntry | null>>();
 
   constructor(
     private readonly opts: JobRouterOptions,
-    private readonly m: { chain: ChainClient; manager: WorkerManager; results: ResultStore; log: Logger },
+    private readonly m: { db: Db; chain: ChainClient; manager: WorkerManager; results: ResultStore; log: Logger },
   ) {
     this.bucket = initialBucket(policyOptions(opts.policy));
     this.rng = seededRng(`${opts.workerpool}:${Date.now()}`);
+    closeAllSessions(m.db); // sessions do not survive a restart; workers log in again
     m.manager.on("commit", (w, f) => this.guard("commit", () => this.onCommit(w, f)));
     m.manager.on("revealed", (w, f) => this.guard("revealed", () => this.onRevealed(w, f)));
     m.manager.on("failed", (w, f) => this.guard("failed", () => this.onFailed(w, f)));
@@ -100,51 +94,72 @@ export class JobRouter {
   }
 
   start(): void {
-    this.timer = setInterval(() => this.guard("tick", () => this.tick()), this.opts.tickMs);
+    this.timer = setInterval(() => {
+      if (this.ticking) return;
+      this.ticking = true;
+      this.guard("tick", () => this.tick().finally(() => (this.ticking = false)));
+    }, this.opts.tickMs);
   }
 
   stop(): void {
     clearInterval(this.timer);
   }
 
-  task(taskId: string): RouterTask | undefined {
-    return this.tasks.get(taskId.toLowerCase());
+  /** What `GET /tasks/:id` shows: the task, its replicas (no signatures) and its timeline with ms offsets. */
+  view(taskId: string): Record<string, unknown> | null {
+    const d = taskDetail(this.m.db, taskId.toLowerCase());
+    if (!d) return null;
+    return {
+      task: {
+        ...d.task,
+        quorum: Math.max(1, d.deal.trust),
+        commits: d.replicas.filter((r) => r.resultHash !== null).length,
+        app: String(d.deal.app),
+        dataset: String(d.deal.dataset),
+        params: d.deal.params,
+        callback: d.deal.callback,
+      },
+      replicas: d.replicas.map((r) => ({ ...r, revealed: r.times.revealed !== null })),
+      timeline: d.timeline.map((e) => ({ ms: e.offsetMs, event: e.kind, replicaId: e.replicaId, worker: e.worker, ...e.detail })),
+    };
   }
 
-  list(): RouterTask[] {
-    return [...this.tasks.values()];
-  }
-
-  /** Chain events (idempotent): a deal matched for our pool creates its tasks. */
+  /** Chain events (idempotent): a deal matched for our pool creates its tasks; task events move the store. */
   async onChainEvent(event: HubEvent): Promise<void> {
-    if (event.name !== "DealMatched") return;
-    const e = event.args;
-    if (e.workerpool !== this.opts.workerpool) return;
-    const terms = await this.m.chain.dealTerms(e.dealId, { blockNumber: event.blockNumber });
-    if (!terms) throw new Error(`deal ${e.dealId} not found`);
-    const app = await this.m.chain.app(terms.app);
-    if (!app) throw new Error(`app ${terms.app} of deal ${e.dealId} not found`);
-    const dataset = terms.dataset ? await this.m.chain.dataset(terms.dataset) : null;
-    for (let i = 0; i < terms.volume; i++) {
-      const id = taskIdOf(e.dealId, i).toLowerCase();
-      if (this.tasks.has(id)) continue;
-      this.tasks.set(id, {
-        taskId: id,
+    if (event.name === "DealMatched") {
+      const e = event.args;
+      if (e.workerpool !== this.opts.workerpool || getDeal(this.m.db, e.dealId)) return;
+      const t = await this.m.chain.dealTerms(e.dealId, { blockNumber: event.blockNumber });
+      if (!t) throw new Error(`deal ${e.dealId} not found`);
+      const recorded = recordDealMatched(this.m.db, {
         dealId: e.dealId,
-        index: i,
-        status: "pending",
-        quorum: quorumOf(terms.trust),
-        contributionDeadline: terms.contributionDeadline * 1000,
-        consensusHash: null,
-        replicas: [],
-        app: { id: String(terms.app), runtime: app.runtime === "sql" ? "sql" : "wasi", uri: app.uri, checksum: app.checksum },
-        dataset: dataset ? { id: String(terms.dataset), name: dataset.name, uri: dataset.uri, checksum: dataset.checksum } : null,
-        params: terms.params,
-        callback: terms.callback,
-        timeoutMs: Math.max(1_000, terms.timeref * 1000 * 5),
-        timeline: [{ at: Date.now(), event: "matched", detail: { dealId: e.dealId, index: i } }],
+        app: t.app,
+        dataset: t.dataset,
+        workerpool: e.workerpool,
+        requester: t.requester,
+        beneficiary: t.beneficiary,
+        scheduler: t.scheduler,
+        callback: t.callback,
+        category: t.category === null ? null : BigInt(t.category),
+        trust: t.trust,
+        params: t.params,
+        volume: t.volume,
+        startTime: t.startTime,
+        timeref: t.timeref,
+        appPrice: t.appPrice,
+        datasetPrice: t.datasetPrice,
+        workerpoolPrice: t.workerpoolPrice,
+        workerStakeRatio: t.workerStakeRatio,
+        schedulerRewardRatio: t.schedulerRewardRatio,
+        requestOrderHash: e.requestOrderHash,
+        blockNumber: event.blockNumber,
+        txHash: event.transactionHash,
       });
-      this.m.log.info({ taskId: id, dealId: e.dealId, trust: terms.trust }, "task received");
+      this.m.log.info({ dealId: e.dealId, tasks: recorded.tasksCreated, trust: t.trust }, "deal received");
+      return;
+    }
+    if ((TASK_CHAIN_EVENTS as readonly string[]).includes(event.name)) {
+      applyChainEvent(this.m.db, event as Parameters<typeof applyChainEvent>[1]);
     }
   }
 
@@ -152,170 +167,231 @@ export class JobRouter {
 
   private async tick(): Promise<void> {
     const now = Date.now();
-    const stats = { p95CommitMs: percentile(this.commitLatencies, 0.95) };
-    for (const task of this.tasks.values()) {
-      if (task.busy || !["pending", "dispatched", "committing", "revealing"].includes(task.status)) continue;
-      if (task.status === "revealing") {
-        this.maybeFinalize(task, now);
-        continue;
+    const stats = { p95CommitMs: percentile(recentCommitLatencies(this.m.db), 0.95) };
+    for (const active of tasksNeedingAction(this.m.db)) {
+      const task = active.task;
+      if (this.inflight.has(task.taskId)) continue;
+      switch (task.status) {
+        case "revealing":
+          await this.onRevealing(task, now);
+          continue;
+        case "finalizing":
+          this.finalize(task); // a finalize interrupted by a restart is resumed
+          continue;
+        case "committing":
+          if (task.consensusHash) {
+            await this.resumeRelay(task);
+            continue;
+          }
       }
-      const decision = nextActions(task, now, stats, this.bucket, this.opts.policy);
+      const view = taskView(this.m.db, task.taskId)!;
+      const decision = nextActions(view, now, stats, this.bucket, this.opts.policy);
       this.bucket = decision.bucket;
       for (const action of decision.actions) {
         switch (action.type) {
           case "dispatch":
             await this.dispatch(task, action.count);
             break;
-          case "reassign": {
-            const r = task.replicas.find((x) => x.replicaId === action.replicaId);
-            if (r) r.replacedBy = "pending";
-            await this.dispatch(task, 1, r);
+          case "reassign":
+            await this.dispatch(task, 1, action.replicaId);
             break;
-          }
           case "cancel":
             this.cancel(task, action.replicaIds, action.reason);
             break;
           case "reveal":
-            if (!task.consensusHash && decision.consensus.winner) {
-              task.consensusHash = decision.consensus.winner.resultHash;
-              this.relayAndReveal(task, decision.consensus, action.replicaIds);
-            }
+            if (decision.consensus.winner) this.relay(task, decision.consensus, action.replicaIds);
             break;
           case "giveUp":
-            task.status = "failed";
-            task.error = action.reason;
-            this.mark(task, "gave up", { reason: action.reason });
+            setTaskStatus(this.m.db, task.taskId, "failed", { reason: action.reason });
+            this.m.log.warn({ taskId: task.taskId, reason: action.reason }, "task given up");
             break;
         }
       }
     }
   }
 
-  private async dispatch(task: RouterTask, count: number, replaces?: Replica): Promise<void> {
-    const holding = new Set(task.replicas.map((r) => r.worker));
-    const running = new Map<string, number>();
-    for (const t of this.tasks.values()) {
-      for (const r of t.replicas) if (r.status === "assigned" || r.status === "running") running.set(r.worker, (running.get(r.worker) ?? 0) + 1);
-    }
-    const candidates: Candidate[] = this.m.manager.workers().map((w) => ({
-      worker: w.address,
-      score: 0.5,
-      running: running.get(w.address) ?? 0,
-      capacity: this.opts.workerCapacity,
-      connected: true,
-    }));
-    const chosen = chooseReplicas(candidates, count, { exclude: holding, rng: this.rng });
-    for (const worker of chosen) {
-      const replicaId = `${task.taskId.slice(2, 10)}-${++this.seq}`;
-      const authorization = await this.m.chain.signAuthorization(worker, task.taskId);
-      const replica: Replica = {
-        replicaId,
-        worker,
-        status: "running",
-        dispatchedAt: Date.now(),
-        resultHash: null,
-        committedAt: null,
-        revealRequestedAt: null,
-        replacedBy: null,
+  private app(id: bigint): Promise<AppEntry | null> {
+    const key = String(id);
+    if (!this.apps.has(key)) this.apps.set(key, this.m.chain.app(id));
+    return this.apps.get(key)!;
+  }
+
+  private dataset(id: bigint): Promise<DatasetEntry | null> {
+    const key = String(id);
+    if (!this.datasets.has(key)) this.datasets.set(key, this.m.chain.dataset(id));
+    return this.datasets.get(key)!;
+  }
+
+  private async dispatch(task: Task, count: number, replaces?: string): Promise<void> {
+    const deal = getDeal(this.m.db, task.dealId)!;
+    const app = await this.app(deal.app);
+    if (!app) throw new Error(`app ${deal.app} is not registered`);
+    const dataset = deal.dataset ? await this.dataset(deal.dataset) : null;
+    const holding = new Set(listReplicas(this.m.db, task.taskId).map((r) => r.worker));
+    const running = runningCounts(this.m.db);
+    const candidates: Candidate[] = this.m.manager.workers().map((w) => {
+      const record = getWorker(this.m.db, w.address);
+      return {
+        worker: w.address,
+        score: record ? scoreOf(record) : 0.5,
+        running: running.get(w.address) ?? 0,
+        capacity: this.opts.workerCapacity,
+        connected: true,
       };
-      task.replicas.push(replica);
-      if (replaces) replaces.replacedBy = replicaId;
+    });
+    for (const worker of chooseReplicas(candidates, count, { exclude: holding, rng: this.rng })) {
+      const replicaId = `${task.taskId.slice(2, 10)}-${worker.slice(2, 8).toLowerCase()}-${Date.now().toString(36)}`;
+      const authorization = await this.m.chain.signAuthorization(worker, task.taskId);
+      insertReplica(this.m.db, { replicaId, taskId: task.taskId, worker, authorization });
+      if (replaces) markReplaced(this.m.db, replaces, replicaId);
+      if (task.status === "pending") setTaskStatus(this.m.db, task.taskId, "dispatched");
       const sent = this.m.manager.send(worker, {
         type: "assign",
         replicaId,
         dealId: task.dealId,
         index: task.index,
         taskId: task.taskId,
-        app: task.app,
-        dataset: task.dataset,
-        params: task.params,
-        callback: task.callback !== null,
-        timeoutMs: task.timeoutMs,
+        app: { id: String(deal.app), runtime: app.runtime === "sql" ? "sql" : "wasi", uri: app.uri, checksum: app.checksum },
+        dataset: dataset ? { id: String(deal.dataset), name: dataset.name, uri: dataset.uri, checksum: dataset.checksum } : null,
+        params: deal.params,
+        callback: deal.callback !== null,
+        timeoutMs: Math.max(1_000, deal.timeref * 1000 * 5),
         authorization,
       });
-      if (!sent) replica.status = "lost";
-      if (task.status === "pending") task.status = "dispatched";
-      this.mark(task, "dispatched", { replicaId, worker });
+      if (!sent) markWorkerLost(this.m.db, worker);
     }
   }
 
-  private cancel(task: RouterTask, replicaIds: string[], reason: string): void {
-    for (const r of task.replicas) {
-      if (!replicaIds.includes(r.replicaId)) continue;
-      if (r.status === "assigned" || r.status === "running") {
-        r.status = "cancelled";
-        this.m.manager.send(r.worker, { type: "cancel", replicaId: r.replicaId, taskId: task.taskId, reason });
-        this.mark(task, "cancelled", { replicaId: r.replicaId, worker: r.worker, reason });
+  private cancel(task: Task, replicaIds: string[], reason: string): void {
+    for (const id of replicaIds) {
+      const r = getReplica(this.m.db, id);
+      if (r && cancelReplica(this.m.db, id, reason)) {
+        this.m.manager.send(r.worker, { type: "cancel", replicaId: id, taskId: task.taskId, reason });
       }
     }
   }
 
-  /** Quorum: relay the commits (winners and divergent) in one batch, then ask the winners to reveal. */
-  private relayAndReveal(task: RouterTask, consensus: ReturnType<typeof nextActions>["consensus"], winners: string[]): void {
-    task.status = "committing";
-    task.busy = true;
+  /** Quorum: relay the commits (winners and divergent, relayPlan order) in one batch, then ask the winners to reveal. */
+  private relay(task: Task, consensus: Consensus, winners: string[]): void {
+    updateTask(this.m.db, task.taskId, { consensusHash: consensus.winner!.resultHash });
+    setTaskStatus(this.m.db, task.taskId, "committing");
     const plan = relayPlan(consensus);
-    const byWorker = new Map(task.replicas.filter((r) => r.resultHash).map((r) => [r.worker.toLowerCase(), r]));
+    const replicas = listReplicas(this.m.db, task.taskId);
+    const byWorker = new Map(replicas.filter((r) => r.resultHash).map((r) => [r.worker.toLowerCase(), r]));
     const items = plan.relay.map((c) => {
       const r = byWorker.get(c.worker.toLowerCase())!;
-      return { dealId: task.dealId, index: BigInt(task.index), worker: r.worker, resultHash: r.resultHash!, resultSeal: r.resultSeal!, signature: r.contribution! };
+      return { dealId: task.dealId, index: BigInt(task.index), worker: r.worker, resultHash: r.resultHash!, resultSeal: r.resultSeal!, signature: r.contributionSignature! };
     });
-    this.mark(task, "consensus", { resultHash: task.consensusHash, relayed: items.length, divergent: consensus.divergent?.length ?? 0 });
-    void this.m.chain
-      .contributeBatch(items)
-      .then((tx) => {
-        for (const i of items) byWorker.get(i.worker.toLowerCase())!.relayed = true;
-        this.mark(task, "contributed", { tx: tx.hash, gasUsed: String(tx.gasUsed) });
-        task.status = "revealing";
-        for (const r of task.replicas) {
-          if (!winners.includes(r.replicaId)) continue;
-          r.revealRequestedAt = Date.now();
-          this.m.manager.send(r.worker, { type: "reveal", replicaId: r.replicaId, taskId: task.taskId });
-        }
-      })
-      .catch((e: Error) => {
-        this.m.log.error({ taskId: task.taskId, err: e.message }, "contributeBatch failed; retried next tick");
-        task.consensusHash = null;
-        task.status = "dispatched";
-      })
-      .finally(() => (task.busy = false));
+    addTaskEvent(this.m.db, { taskId: task.taskId, kind: "consensus", detail: { resultHash: consensus.winner!.resultHash, relayed: items.length, divergent: consensus.divergent.length } });
+    this.chainStep(task, "contributeBatch", async () => {
+      const tx = await this.m.chain.contributeBatch(items);
+      addTaskEvent(this.m.db, { taskId: task.taskId, kind: "contributed", detail: { tx: tx.hash, gasUsed: String(tx.gasUsed) } });
+      setTaskStatus(this.m.db, task.taskId, "revealing");
+      this.requestReveals(task.taskId, winners);
+    }, () => {
+      // not on chain: forget the winner, the next tick decides again
+      updateTask(this.m.db, task.taskId, { consensusHash: null });
+      setTaskStatus(this.m.db, task.taskId, "dispatched", { reason: "relay failed" });
+    });
   }
 
-  /** Once every asked winner revealed (or the grace after the first reveal passed): revealBatch + finalize. */
-  private maybeFinalize(task: RouterTask, now: number): void {
-    const asked = task.replicas.filter((r) => r.revealRequestedAt !== null);
-    const revealed = asked.filter((r) => r.reveal);
-    if (revealed.length === 0) return;
-    if (revealed.length < asked.length && now - (task.firstRevealAt ?? now) < this.opts.revealGraceMs) return;
-    task.busy = true;
-    task.status = "finalizing";
-    const digest = revealed[0].reveal!.digest;
-    const items = revealed.map((r) => ({ taskId: task.taskId, worker: r.worker, resultDigest: r.reveal!.digest, signature: r.reveal!.signature }));
-    const callbackData = task.callback ? revealed[0].reveal!.callbackData ?? "0x" : "0x";
-    const results = toUtf8Bytes(`${this.opts.publicUrl}/results/${digest}`);
-    void (async () => {
-      const rtx = await this.m.chain.revealBatch(items);
-      this.mark(task, "revealed", { tx: rtx.hash, reveals: items.length });
-      const ftx = await this.m.chain.finalize(task.taskId, results, callbackData);
-      task.resultDigest = digest;
-      task.finalizeTx = ftx.hash;
-      task.status = "completed";
-      this.mark(task, "finalized", { tx: ftx.hash, digest, callbackFailed: ftx.callbackFailed });
+  /** After a restart in `committing`: the chain tells whether the batch landed. */
+  private async resumeRelay(task: Task): Promise<void> {
+    const onChain = await this.m.chain.viewTask(task.taskId);
+    if (onChain.status === "REVEALING") {
+      setTaskStatus(this.m.db, task.taskId, "revealing");
+      const winners = listReplicas(this.m.db, task.taskId).filter((r) => r.resultHash === task.consensusHash && r.status !== "failed");
+      this.requestReveals(task.taskId, winners.map((r) => r.replicaId));
+    } else {
+      updateTask(this.m.db, task.taskId, { consensusHash: null });
+      setTaskStatus(this.m.db, task.taskId, "dispatched", { reason: "relay did not land" });
+    }
+  }
+
+  private requestReveals(taskId: string, replicaIds: string[]): void {
+    for (const id of replicaIds) {
+      const r = getReplica(this.m.db, id);
+      if (!r || r.times.revealed !== null) continue;
+      markRevealRequested(this.m.db, id);
+      this.m.manager.send(r.worker, { type: "reveal", replicaId: id, taskId });
+    }
+  }
+
+  /** Revealing: finalize once every asked winner revealed (or the grace passed); reopen after the reveal deadline. */
+  private async onRevealing(task: Task, now: number): Promise<void> {
+    const asked = listReplicas(this.m.db, task.taskId).filter((r) => r.times.revealRequested !== null && r.status !== "failed");
+    const revealed = asked.filter((r) => r.times.revealed !== null);
+    if (revealed.length > 0) {
+      const first = Math.min(...revealed.map((r) => r.times.revealed!));
+      if (revealed.length === asked.length || now - first >= this.opts.revealGraceMs) {
+        setTaskStatus(this.m.db, task.taskId, "finalizing");
+        this.finalize(task);
+      }
+      return;
+    }
+    if (task.revealDeadline !== null) {
+      const chainNow = (await this.m.chain.latestBlock()).timestamp;
+      if (chainNow >= task.revealDeadline) {
+        this.chainStep(task, "reopen", async () => {
+          const tx = await this.m.chain.reopen(task.taskId);
+          addTaskEvent(this.m.db, { taskId: task.taskId, kind: "reopened", detail: { tx: tx.hash } });
+        });
+      }
+    }
+  }
+
+  /** revealBatch of the reveals not yet on chain, then finalize. */
+  private finalize(task: Task): void {
+    const deal = getDeal(this.m.db, task.dealId)!;
+    const revealed = listReplicas(this.m.db, task.taskId).filter((r) => r.times.revealed !== null && r.resultDigest && r.revealSignature);
+    if (revealed.length === 0) {
+      setTaskStatus(this.m.db, task.taskId, "revealing", { reason: "no reveal to finalize with" });
+      return;
+    }
+    const digest = revealed[0].resultDigest!;
+    const pendingReveals = revealed.filter((r) => r.revealRelayedAt === null);
+    const callbackData = deal.callback ? revealed[0].callbackData ?? "0x" : "0x";
+    this.chainStep(task, "finalize", async () => {
+      const onChain = await this.m.chain.viewTask(task.taskId);
+      if (onChain.status === "COMPLETED") {
+        setTaskStatus(this.m.db, task.taskId, "completed");
+        return;
+      }
+      if (pendingReveals.length) {
+        const rtx = await this.m.chain.revealBatch(
+          pendingReveals.map((r) => ({ taskId: task.taskId, worker: r.worker, resultDigest: r.resultDigest!, signature: r.revealSignature! })),
+        );
+        addTaskEvent(this.m.db, { taskId: task.taskId, kind: "revealed", detail: { tx: rtx.hash, reveals: pendingReveals.length } });
+      }
+      const ftx = await this.m.chain.finalize(task.taskId, toUtf8Bytes(`${this.opts.publicUrl}/results/${digest}`), callbackData);
+      updateTask(this.m.db, task.taskId, { resultDigest: digest, callbackData: callbackData === "0x" ? null : callbackData });
+      setTaskStatus(this.m.db, task.taskId, "completed");
+      addTaskEvent(this.m.db, { taskId: task.taskId, kind: "finalized", detail: { tx: ftx.hash, digest, callbackFailed: ftx.callbackFailed } });
       this.m.log.info({ taskId: task.taskId, digest, tx: ftx.hash }, "task finalized");
-    })()
+    });
+  }
+
+  /** Runs one chain step for a task, never two at once; a failure is logged and the task retried next tick. */
+  private chainStep(task: Task, what: string, step: () => Promise<void>, onError?: () => void): void {
+    this.inflight.add(task.taskId);
+    step()
       .catch((e: Error) => {
-        this.m.log.error({ taskId: task.taskId, err: e.message }, "finalize failed; retried next tick");
-        task.status = "revealing";
+        this.m.log.error({ taskId: task.taskId, err: e.message, step: what }, "chain step failed; retried next tick");
+        try {
+          onError?.();
+        } catch (e2) {
+          this.m.log.error({ taskId: task.taskId, err: (e2 as Error).message, step: what }, "recovery after a failed chain step failed");
+        }
       })
-      .finally(() => (task.busy = false));
+      .finally(() => this.inflight.delete(task.taskId));
   }
 
   // ------------------------------------------------------------------------------------------------ worker events
 
-  private replicaOf(worker: string, replicaId: string, taskId: string): { task: RouterTask; replica: Replica } | undefined {
-    const task = this.tasks.get(taskId.toLowerCase());
-    const replica = task?.replicas.find((r) => r.replicaId === replicaId);
-    if (!task || !replica || replica.worker !== worker) {
+  private replicaOf(worker: string, replicaId: string, taskId: string): { task: Task; replica: Replica } | undefined {
+    const replica = getReplica(this.m.db, replicaId);
+    const task = getTask(this.m.db, taskId.toLowerCase());
+    if (!task || !replica || replica.worker !== worker || replica.taskId !== task.taskId) {
       this.m.log.warn({ worker, replicaId, taskId }, "frame for an unknown replica ignored");
       return undefined;
     }
@@ -325,79 +401,57 @@ export class JobRouter {
   private onCommit(worker: string, f: CommitFrame): void {
     const found = this.replicaOf(worker, f.replicaId, f.taskId);
     if (!found) return;
-    const { task, replica } = found;
-    if (replica.resultHash) return; // one commit per replica
     const signer = verifyTypedData(this.m.chain.domain, { Contribution: [...MESSAGE_TYPES.Contribution] }, {
-      taskId: task.taskId,
+      taskId: found.task.taskId,
       resultHash: f.resultHash,
       resultSeal: f.resultSeal,
     }, f.signature);
     if (signer !== worker) {
-      replica.status = "failed";
-      this.mark(task, "bad commit", { replicaId: f.replicaId, worker, reason: "signature" });
+      failReplica(this.m.db, f.replicaId, { code: "BAD_SIGNATURE", message: `the Contribution is signed by ${signer}` });
       return;
     }
-    replica.resultHash = f.resultHash.toLowerCase();
-    replica.resultSeal = f.resultSeal;
-    replica.contribution = f.signature;
-    replica.committedAt = Date.now();
-    if (replica.status === "running" || replica.status === "assigned") replica.status = "committed";
-    this.commitLatencies = pushSample(this.commitLatencies, replica.committedAt - replica.dispatchedAt);
-    this.mark(task, "commit", { replicaId: f.replicaId, worker, resultHash: replica.resultHash });
+    recordCommit(this.m.db, f.replicaId, { resultHash: f.resultHash, resultSeal: f.resultSeal, signature: f.signature });
   }
 
   private async onRevealed(worker: string, f: RevealedFrame): Promise<void> {
     const found = this.replicaOf(worker, f.replicaId, f.taskId);
     if (!found) return;
     const { task, replica } = found;
-    if (replica.reveal || replica.revealRequestedAt === null) return;
+    if (replica.times.revealed !== null || replica.times.revealRequested === null) return;
     const expected = keccak256(solidityPacked(["bytes32", "bytes32"], [task.taskId, f.resultDigest])).toLowerCase();
     if (expected !== replica.resultHash) {
-      this.mark(task, "bad reveal", { replicaId: f.replicaId, worker, reason: "digest does not match the commit" });
+      failReplica(this.m.db, f.replicaId, { code: "BAD_REVEAL", message: "the revealed digest does not match the commit" });
       return;
     }
+    const deal = getDeal(this.m.db, task.dealId)!;
     try {
-      await this.m.results.put(f.resultDigest, decodeResultFiles(f.files), { callbackData: task.callback ? f.callbackData : null });
+      await this.m.results.put(f.resultDigest, decodeResultFiles(f.files), { callbackData: deal.callback ? f.callbackData : null });
     } catch (e) {
-      this.mark(task, "bad reveal", { replicaId: f.replicaId, worker, reason: (e as Error).message });
+      failReplica(this.m.db, f.replicaId, { code: "BAD_RESULT", message: (e as Error).message });
       return;
     }
-    replica.reveal = { digest: f.resultDigest, signature: f.signature, callbackData: f.callbackData };
-    replica.status = "revealed";
-    task.firstRevealAt ??= Date.now();
-    this.mark(task, "reveal", { replicaId: f.replicaId, worker });
+    recordReveal(this.m.db, f.replicaId, { resultDigest: f.resultDigest, signature: f.signature, callbackData: f.callbackData });
   }
 
   private onFailed(worker: string, f: FailedFrame): void {
-    const found = this.replicaOf(worker, f.replicaId, f.taskId);
-    if (!found) return;
-    found.replica.status = "failed";
-    this.mark(found.task, "run failed", { replicaId: f.replicaId, worker, code: f.code, message: f.message });
+    if (this.replicaOf(worker, f.replicaId, f.taskId)) failReplica(this.m.db, f.replicaId, { code: f.code, message: f.message });
   }
 
   private onLost(worker: string): void {
-    for (const task of this.tasks.values()) {
-      for (const r of task.replicas) {
-        if (r.worker === worker && (r.status === "assigned" || r.status === "running")) {
-          r.status = "lost";
-          this.mark(task, "lost", { replicaId: r.replicaId, worker });
-        }
-      }
-    }
+    markWorkerLost(this.m.db, worker);
+    workerDisconnected(this.m.db, worker, { lost: true });
   }
 
+  /** A worker (re)joined: record it; ask again for the reveals it owes, restore commits it made while away. */
   private onJoined(worker: string, pending: Pending): void {
+    workerConnected(this.m.db, worker, { capacity: this.opts.workerCapacity });
     for (const p of pending) {
-      const task = this.tasks.get(p.taskId.toLowerCase());
-      const r = task?.replicas.find((x) => x.replicaId === p.replicaId && x.worker === worker);
-      if (task && r && r.revealRequestedAt !== null && !r.reveal) {
-        this.m.manager.send(worker, { type: "reveal", replicaId: r.replicaId, taskId: task.taskId });
+      const r = getReplica(this.m.db, p.replicaId);
+      if (!r || r.worker !== worker) continue;
+      if (r.times.revealRequested !== null && r.times.revealed === null) {
+        this.m.manager.send(worker, { type: "reveal", replicaId: r.replicaId, taskId: r.taskId });
       }
     }
-  }
-
-  private mark(task: RouterTask, event: string, detail?: Record<string, unknown>): void {
-    task.timeline.push({ at: Date.now(), event, detail });
   }
 
   private guard(what: string, fn: () => unknown): void {
@@ -405,11 +459,4 @@ export class JobRouter {
       .then(fn)
       .catch((e: Error) => this.m.log.error({ err: e.message, what }, "router step failed"));
   }
-
-  /** Elapsed ms since the router started (timeline offsets). */
-  uptimeMs(): number {
-    return Date.now() - this.started;
-  }
 }
-
-export type { TaskStatus };

@@ -57,7 +57,7 @@ describe("end to end: chain, scheduler and workers as processes", function () {
       const revealed = (r.task.replicas as { worker: string; revealed: boolean }[]).filter((x) => x.revealed);
       expect(new Set(revealed.map((x) => x.worker)).size).to.be.at.least(3);
       const events = r.task.timeline.map((e) => e.event);
-      expect(events).to.include.members(["matched", "dispatched", "commit", "consensus", "contributed", "reveal", "revealed", "finalized"]);
+      expect(events).to.include.members(["task.created", "replica.assigned", "replica.committed", "consensus", "contributed", "replica.revealed", "revealed", "finalized"]);
     });
 
     it("delivers the verified result to the consumer contract through the callback", async function () {
