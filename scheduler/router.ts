@@ -448,6 +448,11 @@ export class JobRouter {
     for (const p of pending) {
       const r = getReplica(this.m.db, p.replicaId);
       if (!r || r.worker !== worker) continue;
+      if (r.resultHash === null && p.resultSeal && p.signature) {
+        // committed while the socket was down: the same checks as a live commit
+        this.onCommit(worker, { type: "commit", replicaId: p.replicaId, taskId: p.taskId, resultHash: p.resultHash, resultSeal: p.resultSeal, signature: p.signature });
+        continue;
+      }
       if (r.times.revealRequested !== null && r.times.revealed === null) {
         this.m.manager.send(worker, { type: "reveal", replicaId: r.replicaId, taskId: r.taskId });
       }

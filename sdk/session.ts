@@ -73,7 +73,20 @@ export const WorkerFrame = z.discriminatedUnion("type", [
       signature: hex(),
       version: z.number().int(),
       /** commits made and not revealed yet (after a restart) */
-      pending: z.array(z.object({ replicaId: id, taskId: bytes32, resultHash: bytes32 }).strict()).max(1000),
+      pending: z
+        .array(
+          z
+            .object({
+              replicaId: id,
+              taskId: bytes32,
+              resultHash: bytes32,
+              /** the commit itself, so a commit recorded while the socket was down can still be relayed */
+              resultSeal: bytes32.optional(),
+              signature: hex().optional(),
+            })
+            .strict(),
+        )
+        .max(1000),
     })
     .strict(),
   z.object({ type: z.literal("ping") }).strict(),

@@ -172,7 +172,8 @@ export class WorkerDaemon extends EventEmitter<WorkerEvents> {
           log,
           random: this.modules.random,
           handlers: {
-            pending: () => store.pending().map((r) => ({ replicaId: r.replicaId, taskId: r.taskId, resultHash: r.resultHash })),
+            pending: () =>
+              store.pending().map((r) => ({ replicaId: r.replicaId, taskId: r.taskId, resultHash: r.resultHash, resultSeal: r.resultSeal, signature: r.signature })),
             checkChallenge: (c) => this.checkChallenge(c),
             onTask: (frame, domain) => this.replicas?.handle(frame, domain),
             onConnected: (info) => this.emit("connected", info),

@@ -58,7 +58,9 @@ describe("worker daemon ⇄ WorkerManager", function () {
 
     await first.daemon.close();
     const second = await start();
-    expect(second.joined[1]).to.deep.equal([{ replicaId: frame.replicaId, taskId: frame.taskId, resultHash: commit.resultHash }]);
+    expect(second.joined[1]).to.deep.equal([
+      { replicaId: frame.replicaId, taskId: frame.taskId, resultHash: commit.resultHash, resultSeal: commit.resultSeal, signature: commit.signature },
+    ]);
 
     const revealedEvent = once(manager, "revealed") as Promise<[string, RevealedFrame]>;
     manager.send(wallet.address, { type: "reveal", replicaId: frame.replicaId, taskId: frame.taskId });

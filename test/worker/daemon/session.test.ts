@@ -233,7 +233,9 @@ describe("worker daemon: session with a scheduler", function () {
 
     await startDaemon();
     const s2 = await scheduler.login(1);
-    expect(s2.hello!.pending).to.deep.equal([{ replicaId: frame.replicaId, taskId: frame.taskId, resultHash: commit.resultHash }]);
+    expect(s2.hello!.pending).to.deep.equal([
+      { replicaId: frame.replicaId, taskId: frame.taskId, resultHash: commit.resultHash, resultSeal: commit.resultSeal, signature: commit.signature },
+    ]);
     const revealed = await revealOf(s2, frame);
     expect(resultHash(frame.taskId, revealed.resultDigest)).to.equal(commit.resultHash);
     expect(await digestOfFiles(revealed.files)).to.equal(revealed.resultDigest);
