@@ -143,6 +143,8 @@ export interface Cluster {
   workers: Daemon[];
   dataDir: string;
   env: Record<string, string>;
+  /** kills the scheduler process (SIGKILL by default: no graceful shutdown) and starts it again on its port and data */
+  restartScheduler(signal?: NodeJS.Signals): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -161,12 +163,14 @@ export async function startCluster(net: LocalNetwork, o: ClusterOptions): Promis
   const dataDir = mkdtempSync(join(tmpdir(), "concord-cluster-"));
   const env = { CONCORD_RPC_URL: net.rpcUrl, CONCORD_DEPLOYMENTS_DIR: dirname(net.deploymentsFile) };
   const logLevel = o.logLevel ?? "warn";
-  const scheduler = await spawnConcord(
-    ["scheduler", "start", "--workerpool", String(examples.workerpool), "--port", String(o.schedulerPort ?? 0), "--data-dir", join(dataDir, "scheduler"), "--log-level", logLevel],
-    { ...env, CONCORD_KEY: net.accounts[1].privateKey },
-    (l) => l.event === "ready",
-    { stderr: o.stderr },
-  );
+  const startScheduler = (port: number) =>
+    spawnConcord(
+      ["scheduler", "start", "--workerpool", String(examples.workerpool), "--port", String(port), "--data-dir", join(dataDir, "scheduler"), "--log-level", logLevel],
+      { ...env, CONCORD_KEY: net.accounts[1].privateKey },
+      (l) => l.event === "ready",
+      { stderr: o.stderr },
+    );
+  let scheduler = await startScheduler(o.schedulerPort ?? 0);
   const schedulerUrl = String(scheduler.lines.find((l) => l.event === "ready")!.url);
   const workers: Daemon[] = [];
   try {
@@ -191,19 +195,26 @@ export async function startCluster(net: LocalNetwork, o: ClusterOptions): Promis
     await Promise.all([scheduler, ...workers].map((d) => d.stop()));
     throw e;
   }
-  return {
+  const cluster: Cluster = {
     examples,
     schedulerUrl,
     scheduler,
     workers,
     dataDir,
     env,
+    async restartScheduler(signal = "SIGKILL") {
+      const exited = new Promise<void>((resolve) => scheduler.proc.once("exit", () => resolve()));
+      scheduler.proc.kill(signal);
+      await exited;
+      scheduler = cluster.scheduler = await startScheduler(Number(new URL(schedulerUrl).port));
+    },
     async stop() {
       await Promise.all(workers.map((d) => d.stop()));
-      await scheduler.stop();
+      await cluster.scheduler.stop();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+  return cluster;
 }
 
 async function post(url: string, body: unknown): Promise<void> {
@@ -242,9 +253,8 @@ export interface RequestOutcome {
   task: { task: Record<string, unknown>; replicas: unknown[]; timeline: { ms: number; event: string; tx?: string }[] };
 }
 
-/** Signs a request, posts it to the scheduler's book, waits for its deal and its finalized result. */
-export async function runRequest(net: LocalNetwork, c: Cluster, spec: RequestSpec, opts: { timeoutMs?: number; onProgress?: (status: string) => void } = {}): Promise<RequestOutcome> {
-  const started = Date.now();
+/** Signs a request and posts it to the scheduler's book; returns its EIP-712 hash. */
+export async function postRequest(net: LocalNetwork, c: Cluster, spec: RequestSpec): Promise<string> {
   const d = net.deployment;
   const dom = domain(d.chainId, d.hub);
   const hub = Hub__factory.connect(d.hub, net.provider);
@@ -262,38 +272,75 @@ export async function runRequest(net: LocalNetwork, c: Cluster, spec: RequestSpe
     nonce: await hub.orderNonce(spec.requester.address),
   });
   const signed = await signOrder(spec.requester, dom, "RequestOrder", order);
-  const requestHash = hashOrder(dom, "RequestOrder", order);
   await post(`${c.schedulerUrl}/orders`, { kind: "RequestOrder", order: orderToJson(signed) });
-  const deadline = started + (opts.timeoutMs ?? 120_000);
-  const wait = () => new Promise((r) => setTimeout(r, 100));
-  let dealId: string | undefined;
-  while (!dealId) {
+  return hashOrder(dom, "RequestOrder", order);
+}
+
+/** The deal matched for a request (waits for its DealMatched event). */
+export async function dealOf(net: LocalNetwork, requestHash: string, timeoutMs = 60_000): Promise<string> {
+  const hub = Hub__factory.connect(net.deployment.hub, net.provider);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const events = await hub.queryFilter(hub.filters.DealMatched(undefined, requestHash), net.deployment.blockNumber);
+    if (events[0]) return events[0].args.dealId;
     if (Date.now() > deadline) throw new Error("no deal matched in time");
-    const events = await hub.queryFilter(hub.filters.DealMatched(undefined, requestHash), d.blockNumber);
-    dealId = events[0]?.args.dealId;
-    if (!dealId) await wait();
+    await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** The scheduler's view of a task (`GET /tasks/:id`), or null while it is unknown or the scheduler is unreachable. */
+export async function taskOf(c: Cluster, taskId: string): Promise<RequestOutcome["task"] | null> {
+  try {
+    const res = await fetch(`${c.schedulerUrl}/tasks/${taskId}`);
+    return res.ok ? ((await res.json()) as RequestOutcome["task"]) : null;
+  } catch {
+    return null; // restarting
+  }
+}
+
+/** Waits for the first task of a request's deal to be finalized, and fetches its result. */
+export async function waitForResult(
+  net: LocalNetwork,
+  c: Cluster,
+  requestHash: string,
+  opts: { timeoutMs?: number; onProgress?: (status: string) => void; started?: number } = {},
+): Promise<RequestOutcome> {
+  const started = opts.started ?? Date.now();
+  const deadline = started + (opts.timeoutMs ?? 120_000);
+  const hub = Hub__factory.connect(net.deployment.hub, net.provider);
+  const dealId = await dealOf(net, requestHash, opts.timeoutMs);
   opts.onProgress?.("matched");
   const taskId = taskIdOf(dealId, 0);
   let last = "";
   for (;;) {
     if (Date.now() > deadline) throw new Error(`task ${taskId} not finalized in time (last status ${last})`);
-    const res = await fetch(`${c.schedulerUrl}/tasks/${taskId}`);
-    if (res.ok) {
-      const view = (await res.json()) as RequestOutcome["task"];
+    const view = await taskOf(c, taskId);
+    if (view) {
       const status = String(view.task.status);
       const progress = `${status} · commits ${view.task.commits}/${view.task.quorum}`;
       if (progress !== last) opts.onProgress?.((last = progress));
       if (status === "completed") {
         const digest = String(view.task.resultDigest);
         const result = (await (await fetch(`${c.schedulerUrl}/results/${digest}`)).json()) as { result?: unknown };
-        const stored = (await hub.resultFor(taskId).catch(() => "0x")) as string;
-        return { taskId, dealId, digest, result: result.result ?? result, callbackData: spec.callback ? stored : null, ms: Date.now() - started, task: view };
+        const hasCallback = view.task.callback !== null && view.task.callback !== undefined;
+        const stored = hasCallback ? ((await hub.resultFor(taskId)) as string) : null;
+        return { taskId, dealId, digest, result: result.result ?? result, callbackData: stored, ms: Date.now() - started, task: view };
       }
-      if (status === "failed") throw new Error(`task ${taskId} failed: ${String(view.task.error)}`);
+      if (status === "failed") throw new Error(`task ${taskId} failed: ${String(view.task.failureReason)}`);
     }
-    await wait();
+    await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** Signs a request, posts it to the scheduler's book, waits for its deal and its finalized result. */
+export async function runRequest(
+  net: LocalNetwork,
+  c: Cluster,
+  spec: RequestSpec,
+  opts: { timeoutMs?: number; onProgress?: (status: string) => void } = {},
+): Promise<RequestOutcome> {
+  const started = Date.now();
+  return waitForResult(net, c, await postRequest(net, c, spec), { ...opts, started });
 }
 
 /** The callback bytes as text when they are UTF-8 (the echo app's), else hex. */
