@@ -42,6 +42,7 @@ import {
   recentCommitLatencies,
   recordCommit,
   recordReveal,
+  restoreCommitted,
   runningCounts,
   type Replica,
 } from "./store/replicas";
@@ -58,15 +59,15 @@ export interface JobRouterOptions {
   publicUrl: string;
   /** replicas one worker runs at once */
   workerCapacity: number;
-  /** how long to wait for the last winners' reveals once one arrived */
-  revealGraceMs: number;
+  /** how often active tasks are checked against the chain (and at start) */
+  reconcileMs: number;
 }
 
 export const defaultJobRouterOptions: Omit<JobRouterOptions, "workerpool" | "publicUrl"> = {
   policy: { mode: "fixed", extra: 1, deadlineMarginMs: 5_000 },
   tickMs: 100,
   workerCapacity: 2,
-  revealGraceMs: 1_000,
+  reconcileMs: 10_000,
 };
 
 export class JobRouter {
@@ -78,6 +79,8 @@ export class JobRouter {
   private readonly inflight = new Set<string>();
   private readonly apps = new Map<string, Promise<AppEntry | null>>();
   private readonly datasets = new Map<string, Promise<DatasetEntry | null>>();
+  private lastReconcile = 0;
+  private nextDeadlineCheck = 0;
 
   constructor(
     private readonly opts: JobRouterOptions,
@@ -167,6 +170,10 @@ export class JobRouter {
 
   private async tick(): Promise<void> {
     const now = Date.now();
+    if (now - this.lastReconcile >= this.opts.reconcileMs) {
+      this.lastReconcile = now;
+      await this.reconcile();
+    }
     const stats = { p95CommitMs: percentile(recentCommitLatencies(this.m.db), 0.95) };
     for (const active of tasksNeedingAction(this.m.db)) {
       const task = active.task;
@@ -207,6 +214,16 @@ export class JobRouter {
             break;
         }
       }
+    }
+  }
+
+  /** The chain is the truth: a task it completed or refunded while the scheduler was not looking is closed here too. */
+  private async reconcile(): Promise<void> {
+    for (const { task } of tasksNeedingAction(this.m.db)) {
+      if (this.inflight.has(task.taskId)) continue;
+      const onChain = await this.m.chain.viewTask(task.taskId);
+      if (onChain.status === "COMPLETED") setTaskStatus(this.m.db, task.taskId, "completed", { reason: "reconciled with the chain" });
+      else if (onChain.status === "FAILED") setTaskStatus(this.m.db, task.taskId, "claimed", { reason: "reconciled with the chain" });
     }
   }
 
@@ -317,26 +334,34 @@ export class JobRouter {
     }
   }
 
-  /** Revealing: finalize once every asked winner revealed (or the grace passed); reopen after the reveal deadline. */
+  /**
+   * Revealing: the Hub finalizes only when every winner on chain revealed, or after the reveal deadline with at least
+   * one reveal (the silent winners then lose their stake); with no reveal by then, the task is reopened. The winners are
+   * the replicas of the consensus hash whose contribution the chain recorded (the watcher's ContributionCommitted).
+   */
   private async onRevealing(task: Task, now: number): Promise<void> {
-    const asked = listReplicas(this.m.db, task.taskId).filter((r) => r.times.revealRequested !== null && r.status !== "failed");
-    const revealed = asked.filter((r) => r.times.revealed !== null);
-    if (revealed.length > 0) {
-      const first = Math.min(...revealed.map((r) => r.times.revealed!));
-      if (revealed.length === asked.length || now - first >= this.opts.revealGraceMs) {
-        setTaskStatus(this.m.db, task.taskId, "finalizing");
-        this.finalize(task);
-      }
+    const winners = listReplicas(this.m.db, task.taskId).filter(
+      (r) => r.resultHash === task.consensusHash && r.relayedAt !== null && r.status !== "failed",
+    );
+    this.requestReveals(task.taskId, winners.filter((r) => r.times.revealRequested === null && r.status !== "lost").map((r) => r.replicaId));
+    const revealed = winners.filter((r) => r.times.revealed !== null);
+    if (winners.length > 0 && revealed.length === winners.length) {
+      setTaskStatus(this.m.db, task.taskId, "finalizing");
+      this.finalize(task);
       return;
     }
-    if (task.revealDeadline !== null) {
-      const chainNow = (await this.m.chain.latestBlock()).timestamp;
-      if (chainNow >= task.revealDeadline) {
-        this.chainStep(task, "reopen", async () => {
-          const tx = await this.m.chain.reopen(task.taskId);
-          addTaskEvent(this.m.db, { taskId: task.taskId, kind: "reopened", detail: { tx: tx.hash } });
-        });
-      }
+    if (task.revealDeadline === null || now < this.nextDeadlineCheck) return;
+    this.nextDeadlineCheck = now + 1_000;
+    const chainNow = (await this.m.chain.latestBlock()).timestamp;
+    if (chainNow < task.revealDeadline) return;
+    if (revealed.length > 0) {
+      setTaskStatus(this.m.db, task.taskId, "finalizing", { reason: "reveal deadline passed: silent winners are seized" });
+      this.finalize(task);
+    } else {
+      this.chainStep(task, "reopen", async () => {
+        const tx = await this.m.chain.reopen(task.taskId);
+        addTaskEvent(this.m.db, { taskId: task.taskId, kind: "reopened", detail: { tx: tx.hash } });
+      });
     }
   }
 
@@ -451,6 +476,11 @@ export class JobRouter {
       if (r.resultHash === null && p.resultSeal && p.signature) {
         // committed while the socket was down: the same checks as a live commit
         this.onCommit(worker, { type: "commit", replicaId: p.replicaId, taskId: p.taskId, resultHash: p.resultHash, resultSeal: p.resultSeal, signature: p.signature });
+        continue;
+      }
+      if (r.status === "lost" && r.resultHash === p.resultHash.toLowerCase()) {
+        // its commit counts again; if it is a winner on chain, onRevealing asks for the reveal
+        restoreCommitted(this.m.db, r.replicaId, p.resultHash);
         continue;
       }
       if (r.times.revealRequested !== null && r.times.revealed === null) {

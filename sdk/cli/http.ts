@@ -28,3 +28,17 @@ export async function postJson(url: string, body: unknown, timeoutMs: number): P
   }
   return { status: response.statusCode, statusMessage: response.statusMessage, text };
 }
+
+/** The server's own words from an error response: `{error:{message}}`, `{error}`, `{message}`, or the text. */
+export function serverMessage(text: string): string {
+  try {
+    const body = JSON.parse(text) as { error?: unknown; message?: unknown };
+    const error = body.error as { message?: unknown } | string | undefined;
+    const message = typeof error === "object" && error !== null ? error.message : (error ?? body.message);
+    if (typeof message === "string" && message.trim()) return message.split("\n")[0].trim();
+  } catch {
+    // not JSON: the text itself
+  }
+  const line = text.trim().split("\n")[0] ?? "";
+  return line.length > 200 ? `${line.slice(0, 197)}...` : line;
+}

@@ -21,6 +21,11 @@ import { registerRunLocalCommand } from "./run-local";
 import { registerVerifyCommand } from "./verify";
 import { registerWorkerCommands } from "./worker";
 import { registerSchedulerCommands } from "./scheduler";
+import { registerChainCommand } from "./chain";
+import { registerRequestCommands } from "./request";
+import { registerTaskCommands } from "./task";
+import { registerResultCommands } from "./task-result";
+import { registerClaimCommand } from "./claim";
 import { version } from "../../package.json";
 
 /** Masks every run of 16+ hex digits that is part of the key (a message may quote a truncated value). */
@@ -56,6 +61,11 @@ export function buildProgram(wrap: Wrap): Command {
   registerVerifyCommand(program, wrap);
   registerSchedulerCommands(program, wrap);
   registerWorkerCommands(program, wrap);
+  registerChainCommand(program, wrap);
+  registerRequestCommands(program, wrap);
+  registerTaskCommands(program, wrap);
+  registerResultCommands(program, wrap);
+  registerClaimCommand(program, wrap);
   return program;
 }
 

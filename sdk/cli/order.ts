@@ -26,7 +26,7 @@ import type { Wrap } from "./command";
 import type { CliContext } from "./context";
 import { toJson } from "./context";
 import { CliError, networkProblem } from "./errors";
-import { postJson } from "./http";
+import { postJson, serverMessage } from "./http";
 import type { HttpReply } from "./http";
 import { parseAmount } from "./amounts";
 import { KIND_NAMES, loadAnyOrder, loadOrderTemplate, loadSignedOrder } from "./order-file";
@@ -205,19 +205,6 @@ export function ordersUrl(book: string): URL {
   return new URL("orders", base);
 }
 
-/** The server's own words from an error response: `{error:{message}}`, `{error}`, `{message}`, or the text. */
-function serverMessage(text: string): string {
-  try {
-    const body = JSON.parse(text) as { error?: unknown; message?: unknown };
-    const error = body.error as { message?: unknown } | string | undefined;
-    const message = typeof error === "object" && error !== null ? error.message : (error ?? body.message);
-    if (typeof message === "string" && message.trim()) return message.split("\n")[0].trim();
-  } catch {
-    // not JSON: the text itself
-  }
-  const line = text.trim().split("\n")[0] ?? "";
-  return line.length > 200 ? `${line.slice(0, 197)}...` : line;
-}
 
 const BOOK_TIMEOUT_MS = 30_000;
 
