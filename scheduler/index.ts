@@ -7,9 +7,9 @@
 import { mkdirSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { join } from "node:path";
-import { JsonRpcProvider, Network, Wallet, type BaseWallet } from "ethers";
+import { JsonRpcProvider, Network, Wallet, formatEther, type BaseWallet } from "ethers";
 import pino, { type Logger } from "pino";
-import type { Deployment } from "../deploy/lib";
+import { defaultDeployOptions, type Deployment } from "../deploy/lib";
 import { buildWorkerpoolOrder, randomSalt } from "../sdk/orders";
 import { signOrder, type Signed, type WorkerpoolOrder } from "../sdk/eip712";
 import { createApi, ordersRouter, resultsRouter, ResultStore, tasksRouter } from "./api";
@@ -34,6 +34,8 @@ export interface SchedulerOptions {
   dataDir: string;
   /** the workerpool order the scheduler signs and offers (needs the key to own the pool) */
   offer: { price: bigint; volume: bigint; category: bigint; trust: bigint } | null;
+  /** free escrow a worker needs to be admitted: at least one contribution's stake (the deployment's minWorkerStake) */
+  minWorkerBalance: bigint;
   heartbeatMs: number;
   chainPollMs: number;
   matchIntervalMs: number;
@@ -45,6 +47,7 @@ export const defaultSchedulerOptions: Omit<SchedulerOptions, "rpcUrl" | "deploym
   host: "127.0.0.1",
   port: 0,
   offer: { price: 0n, volume: 1_000n, category: 0n, trust: 8n },
+  minWorkerBalance: defaultDeployOptions.minWorkerStake,
   heartbeatMs: 1_000,
   chainPollMs: 200,
   matchIntervalMs: 300,
@@ -99,7 +102,9 @@ export class Scheduler {
         log,
         admit: async (worker) => {
           const account = await chain.accountOf(worker);
-          return account.balance > 0n ? { ok: true } : { ok: false, reason: `${worker} has no free escrow balance to stake (deposit first)` };
+          return account.balance >= opts.minWorkerBalance
+            ? { ok: true }
+            : { ok: false, reason: `${worker} has ${formatEther(account.balance)} CCT free in escrow, a contribution stakes at least ${formatEther(opts.minWorkerBalance)} (deposit first)` };
         },
       },
     );

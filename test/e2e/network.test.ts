@@ -12,6 +12,7 @@ import WebSocket from "ws";
 import { startLocalNetwork, type LocalNetwork } from "../../deploy/network";
 import { publishAssetOrders, runRequest, startCluster, type Cluster } from "../../deploy/cluster";
 import { domain, signOrder } from "../../sdk/eip712";
+import { loginMessage } from "../../sdk/session";
 import { buildRequestOrder, orderToJson } from "../../sdk/orders";
 import { Hub__factory, ResultConsumer__factory } from "../../typechain-types";
 
@@ -118,6 +119,20 @@ describe("end to end: chain, scheduler and workers as processes", function () {
         ws.send(JSON.stringify({ type: "hello", worker: w.address, signature: await w.signMessage("not the challenge"), version: 1, pending: [] }));
         await new Promise<void>((r) => ws.once("close", () => r()));
         expect(frames.map((f) => f.code ?? f.type)).to.deep.equal(["challenge", "BAD_FRAME", "NOT_AUTHENTICATED", "BAD_SIGNATURE"]);
+        // a correctly signed login from a key with no stake deposited is refused with the reason
+        const broke = Wallet.createRandom();
+        const ws2 = new WebSocket(`${cluster.schedulerUrl.replace(/^http/, "ws")}/ws`);
+        const frames2: { type: string; code?: string; message?: string; nonce?: string; chainId?: number; hub?: string }[] = [];
+        ws2.on("message", async (d) => {
+          const f = JSON.parse(d.toString());
+          frames2.push(f);
+          if (f.type === "challenge") {
+            ws2.send(JSON.stringify({ type: "hello", worker: broke.address, signature: await broke.signMessage(loginMessage(f)), version: 1, pending: [] }));
+          }
+        });
+        await new Promise<void>((r) => ws2.once("close", () => r()));
+        expect(frames2[1]).to.include({ type: "error", code: "NOT_ADMITTED" });
+        expect(frames2[1].message).to.match(/0\.0 CCT free in escrow/);
         const r = await runRequest(net, cluster, { app: cluster.examples.apps.echo, trust: 1, params: { args: ["still", "serving"] }, requester: net.accounts[6] });
         expect(r.result).to.deep.equal({ args: ["still", "serving"] });
       });
