@@ -119,6 +119,7 @@ export class Scheduler {
       },
       matchOrders: async (set) => {
         const r = await chain.matchOrders(set.app, set.request.dataset === 0n ? null : set.dataset, set.workerpool, set.request);
+        await router.onReceipt(r.events); // the deal's tasks exist at once, not at the watcher's next poll
         return { dealId: r.dealId, volume: BigInt(r.volume), txHash: r.hash };
       },
     };

@@ -166,6 +166,22 @@ export class JobRouter {
     }
   }
 
+  /**
+   * The events of a receipt of our own transaction, applied at once instead of at the watcher's next poll (the watcher
+   * sees them again later: every handler is idempotent, chain events are deduplicated by transaction and log index).
+   */
+  async onReceipt(events: readonly HubEvent[]): Promise<void> {
+    for (const e of events) await this.onChainEvent(e);
+    this.kick();
+  }
+
+  /** Runs a tick now (after an event that may unblock a task) rather than at the next interval. */
+  private kick(): void {
+    if (this.ticking) return;
+    this.ticking = true;
+    setImmediate(() => this.guard("tick", () => this.tick().finally(() => (this.ticking = false))));
+  }
+
   // ------------------------------------------------------------------------------------------------ tick
 
   private async tick(): Promise<void> {
@@ -302,6 +318,7 @@ export class JobRouter {
     addTaskEvent(this.m.db, { taskId: task.taskId, kind: "consensus", detail: { resultHash: consensus.winner!.resultHash, relayed: items.length, divergent: consensus.divergent.length } });
     this.chainStep(task, "contributeBatch", async () => {
       const tx = await this.m.chain.contributeBatch(items);
+      await this.onReceipt(tx.events);
       addTaskEvent(this.m.db, { taskId: task.taskId, kind: "contributed", detail: { tx: tx.hash, gasUsed: String(tx.gasUsed) } });
       setTaskStatus(this.m.db, task.taskId, "revealing");
       this.requestReveals(task.taskId, winners);
@@ -386,9 +403,11 @@ export class JobRouter {
         const rtx = await this.m.chain.revealBatch(
           pendingReveals.map((r) => ({ taskId: task.taskId, worker: r.worker, resultDigest: r.resultDigest!, signature: r.revealSignature! })),
         );
+        await this.onReceipt(rtx.events);
         addTaskEvent(this.m.db, { taskId: task.taskId, kind: "revealed", detail: { tx: rtx.hash, reveals: pendingReveals.length } });
       }
       const ftx = await this.m.chain.finalize(task.taskId, toUtf8Bytes(`${this.opts.publicUrl}/results/${digest}`), callbackData);
+      await this.onReceipt(ftx.events);
       updateTask(this.m.db, task.taskId, { resultDigest: digest, callbackData: callbackData === "0x" ? null : callbackData });
       setTaskStatus(this.m.db, task.taskId, "completed");
       addTaskEvent(this.m.db, { taskId: task.taskId, kind: "finalized", detail: { tx: ftx.hash, digest, callbackFailed: ftx.callbackFailed } });
@@ -436,6 +455,7 @@ export class JobRouter {
       return;
     }
     recordCommit(this.m.db, f.replicaId, { resultHash: f.resultHash, resultSeal: f.resultSeal, signature: f.signature });
+    this.kick();
   }
 
   private async onRevealed(worker: string, f: RevealedFrame): Promise<void> {
@@ -456,6 +476,7 @@ export class JobRouter {
       return;
     }
     recordReveal(this.m.db, f.replicaId, { resultDigest: f.resultDigest, signature: f.signature, callbackData: f.callbackData });
+    this.kick();
   }
 
   private onFailed(worker: string, f: FailedFrame): void {

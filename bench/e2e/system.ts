@@ -1,0 +1,168 @@
+/**
+ * A request through the real system, timed from the requester's side: the same steps as deploy/cluster.ts
+ * `runRequest` (sign the request order, POST it to the scheduler's book, wait for its DealMatched on chain, then for
+ * the scheduler's `GET /tasks/:id` to say `completed`, fetch the result), with two differences that matter for a
+ * benchmark:
+ * - it polls every few milliseconds instead of every 100 ms, so the figure is the system's latency and not the
+ *   requester's polling period (runRequest would add 0–100 ms, 50 on average, to every sample);
+ * - it learns that its request was matched from the book (`GET /orders/:hash`) and reads the DealMatched event once,
+ *   instead of polling the chain node (which the scheduler's transactions go through);
+ * - a request may have a volume (the throughput run), each task's completion being timed.
+ * The requester's order nonce is read once, outside the timing (it never changes here).
+ */
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Wallet } from "ethers";
+import type { Cluster } from "../../deploy/cluster";
+import type { LocalNetwork } from "../../deploy/network";
+import { domain, hashOrder, signOrder, taskId as taskIdOf } from "../../sdk/eip712";
+import { buildRequestOrder, orderToJson } from "../../sdk/orders";
+import { formatParams } from "../../sdk/params";
+import { Hub__factory } from "../../typechain-types";
+import { E2eBenchError } from "./errors";
+import type { Variant } from "./workloads";
+
+export interface SystemOptions {
+  /** how often the requester asks the scheduler whether its task is done */
+  taskPollMs: number;
+  /**
+   * the same for a request of several tasks (one GET per pending task per round: every few ms, that would load the
+   * scheduler the benchmark measures)
+   */
+  volumePollMs: number;
+  /** how often the requester asks the scheduler's book whether its request was matched */
+  dealPollMs: number;
+  timeoutMs: number;
+}
+
+export const defaultSystemOptions: SystemOptions = { taskPollMs: 10, volumePollMs: 200, dealPollMs: 20, timeoutMs: 300_000 };
+
+/** One timeline entry of `GET /tasks/:id` (ms since the task's first event). */
+export interface TimelineEntry {
+  ms: number;
+  event: string;
+  tx?: string;
+  to?: string;
+  [more: string]: unknown;
+}
+
+export interface TaskOutcome {
+  taskId: string;
+  /** Date.now() when the requester saw the task completed */
+  doneAt: number;
+  digest: string;
+  timeline: TimelineEntry[];
+  quorum: number;
+}
+
+export interface SystemRun {
+  requestHash: string;
+  dealId: string;
+  /** Date.now() before the request order was built and signed: the start of the clock */
+  startedAt: number;
+  /** Date.now() once signed, as the POST leaves */
+  postedAt: number;
+  tasks: TaskOutcome[];
+  /** request → last task seen completed */
+  ms: number;
+  /** the first task's result (result.json as the scheduler serves it) */
+  result: unknown;
+}
+
+interface TaskView {
+  task: { status: string; resultDigest: string | null; quorum: number; error?: string | null };
+  timeline: TimelineEntry[];
+}
+
+export class SystemDriver {
+  private readonly nonces = new Map<string, bigint>();
+
+  constructor(
+    private readonly net: LocalNetwork,
+    private readonly cluster: Cluster,
+    private readonly opts: SystemOptions = defaultSystemOptions,
+  ) {}
+
+  /** Runs one request of `volume` tasks to all of them finalized. */
+  async run(v: Variant, requester: Wallet, volume = 1): Promise<SystemRun> {
+    const d = this.net.deployment;
+    const hub = Hub__factory.connect(d.hub, this.net.provider);
+    const dom = domain(d.chainId, d.hub);
+    const nonce = this.nonces.get(requester.address) ?? (await hub.orderNonce(requester.address));
+    this.nonces.set(requester.address, nonce);
+    const fromBlock = await this.net.provider.getBlockNumber();
+
+    const startedAt = Date.now();
+    const deadline = startedAt + this.opts.timeoutMs;
+    const order = buildRequestOrder({
+      app: this.cluster.examples.apps[v.workload.app],
+      appmaxprice: 0n,
+      dataset: v.workload.usesDataset ? this.cluster.examples.customers : 0n,
+      workerpoolmaxprice: 0n,
+      workerpool: this.cluster.examples.workerpool,
+      category: 0n,
+      trust: BigInt(v.trust),
+      volume: BigInt(volume),
+      requester: requester.address,
+      params: formatParams(v.workload.params),
+      nonce,
+    });
+    const signed = await signOrder(requester, dom, "RequestOrder", order);
+    const requestHash = hashOrder(dom, "RequestOrder", order);
+    const postedAt = Date.now();
+    const posted = await fetch(`${this.cluster.schedulerUrl}/orders`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ kind: "RequestOrder", order: orderToJson(signed) }),
+    });
+    if (!posted.ok) throw new E2eBenchError("TASK_FAILED", `${v.name}: the scheduler refused the request: ${posted.status} ${(await posted.text()).slice(0, 300)}`);
+
+    // The book says when the request is consumed (cheap for the scheduler); only then is the chain asked for the deal
+    // id, once: polling eth_getLogs every few ms would load the chain node the scheduler's transactions go through.
+    let dealId: string | undefined;
+    while (!dealId) {
+      if (Date.now() > deadline) throw new E2eBenchError("TASK_FAILED", `${v.name}: no deal matched within ${this.opts.timeoutMs} ms`);
+      const book = await fetch(`${this.cluster.schedulerUrl}/orders/${requestHash}`);
+      const entry = book.ok ? ((await book.json()) as { status: string; reason: string | null }) : null;
+      if (!book.ok) await book.body?.cancel();
+      if (entry && entry.status !== "open" && entry.status !== "consumed") {
+        throw new E2eBenchError("TASK_FAILED", `${v.name}: the request became ${entry.status} in the book: ${entry.reason}`);
+      }
+      if (entry?.status === "consumed") {
+        const events = await hub.queryFilter(hub.filters.DealMatched(undefined, requestHash), fromBlock);
+        dealId = events[0]?.args.dealId;
+      }
+      if (!dealId) await sleep(this.opts.dealPollMs);
+    }
+
+    const pending = new Set(Array.from({ length: volume }, (_, i) => taskIdOf(dealId!, i).toLowerCase()));
+    const done = new Map<string, TaskOutcome>();
+    while (pending.size > 0) {
+      if (Date.now() > deadline) {
+        throw new E2eBenchError("TASK_FAILED", `${v.name}: ${pending.size} of ${volume} tasks not finalized within ${this.opts.timeoutMs} ms`);
+      }
+      for (const taskId of [...pending]) {
+        const res = await fetch(`${this.cluster.schedulerUrl}/tasks/${taskId}`);
+        if (res.status === 404) {
+          await res.body?.cancel();
+          continue; // the scheduler has not seen the deal yet
+        }
+        if (!res.ok) throw new E2eBenchError("TASK_FAILED", `${v.name}: GET /tasks/${taskId}: ${res.status}`);
+        const view = (await res.json()) as TaskView;
+        if (view.task.status === "failed") throw new E2eBenchError("TASK_FAILED", `${v.name}: task ${taskId} failed: ${String(view.task.error)}`);
+        if (view.task.status !== "completed") continue;
+        const doneAt = Date.now();
+        pending.delete(taskId);
+        done.set(taskId, { taskId, doneAt, digest: String(view.task.resultDigest), timeline: view.timeline, quorum: Number(view.task.quorum) });
+      }
+      if (pending.size > 0) await sleep(volume > 1 ? this.opts.volumePollMs : this.opts.taskPollMs);
+    }
+    const tasks = [...done.values()].sort((a, b) => a.doneAt - b.doneAt);
+    const ms = tasks[tasks.length - 1].doneAt - startedAt;
+
+    const first = done.get(taskIdOf(dealId, 0).toLowerCase())!;
+    const res = await fetch(`${this.cluster.schedulerUrl}/results/${first.digest}`);
+    if (!res.ok) throw new E2eBenchError("TASK_FAILED", `${v.name}: GET /results/${first.digest}: ${res.status}`);
+    const body = (await res.json()) as { result?: unknown };
+    return { requestHash, dealId, startedAt, postedAt, tasks, ms, result: body.result ?? body };
+  }
+}
