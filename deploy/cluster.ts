@@ -10,7 +10,8 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { toUtf8String, type Wallet } from "ethers";
+import { toUtf8String, type ContractTransactionResponse, type Interface, type Wallet } from "ethers";
+import { registeredId } from "../sdk/cli/assets";
 import { signOrder } from "../sdk/eip712";
 import { buildAppOrder, buildDatasetOrder, buildRequestOrder, orderToJson } from "../sdk/orders";
 import { domain, hashOrder, taskId as taskIdOf } from "../sdk/eip712";
@@ -40,33 +41,26 @@ export async function registerExamples(net: LocalNetwork): Promise<Examples> {
   const [owner, scheduler] = net.accounts;
   const d = net.deployment;
   const apps = AppRegistry__factory.connect(d.appRegistry, owner);
-  const idOf = async (tx: Promise<{ wait(): Promise<unknown> }>, iface: { parseLog(l: unknown): { name: string; args: { id: bigint } } | null }, event: string) => {
-    const receipt = (await (await tx).wait()) as { logs: unknown[] };
-    for (const log of receipt.logs) {
-      try {
-        const parsed = iface.parseLog(log);
-        if (parsed?.name === event) return parsed.args.id;
-      } catch {
-        // another event
-      }
-    }
-    throw new Error(`no ${event} event`);
+  const idOf = async (tx: Promise<ContractTransactionResponse>, iface: Interface, event: string): Promise<bigint> => {
+    const receipt = await (await tx).wait();
+    if (!receipt) throw new Error(`${event}: no receipt`);
+    return registeredId(receipt, iface, event);
   };
   const ids = {} as Examples["apps"];
   for (const name of ["echo", "sieve", "wordcount"] as const) {
     const file = join(ROOT, "apps", "build", `${name}.wasm`);
-    ids[name] = await idOf(apps.register(owner.address, name, "wasi", pathToFileURL(file).href, sha256(file)), apps.interface as never, "AppRegistered");
+    ids[name] = await idOf(apps.register(owner.address, name, "wasi", pathToFileURL(file).href, sha256(file)), apps.interface, "AppRegistered");
   }
-  ids.sql = await idOf(apps.register(owner.address, "sql", "sql", "", "0x" + "0".repeat(64)), apps.interface as never, "AppRegistered");
+  ids.sql = await idOf(apps.register(owner.address, "sql", "sql", "", "0x" + "0".repeat(64)), apps.interface, "AppRegistered");
   const datasets = DatasetRegistry__factory.connect(d.datasetRegistry, owner);
   const customersFile = join(ROOT, "apps", "datasets", "customers.sqlite");
   const customers = await idOf(
     datasets.register(owner.address, "customers", pathToFileURL(customersFile).href, sha256(customersFile)),
-    datasets.interface as never,
+    datasets.interface,
     "DatasetRegistered",
   );
   const pools = WorkerpoolRegistry__factory.connect(d.workerpoolRegistry, scheduler);
-  const workerpool = await idOf(pools.register(scheduler.address, "Concord demo pool", scheduler.address, 30, 10), pools.interface as never, "WorkerpoolRegistered");
+  const workerpool = await idOf(pools.register(scheduler.address, "Concord demo pool", scheduler.address, 30, 10), pools.interface, "WorkerpoolRegistered");
   const consumer = await new ResultConsumer__factory(owner).deploy(d.hub);
   await consumer.waitForDeployment();
   return { apps: ids, customers, workerpool, consumer: await consumer.getAddress() };

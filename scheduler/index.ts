@@ -144,7 +144,7 @@ export class Scheduler {
       [
         ordersRouter({}, { db, domain: chain.domain, checks, workerpool: opts.workerpool, logger: log, onAccepted: () => matcher.wake() }),
         resultsRouter({ store: results }),
-        tasksRouter({ getTask: (id) => router.view(id) as ReturnType<typeof router.view> & { task: unknown; replicas: unknown[]; timeline: unknown[] } }),
+        tasksRouter({ getTask: (id) => router.view(id) }),
       ],
       log,
     );

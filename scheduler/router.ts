@@ -25,6 +25,7 @@ import { seededRng, type Rng } from "./core/random";
 import type { TokenBucket } from "./core/bucket";
 import { percentile } from "./core/latency";
 import { decodeResultFiles, type ResultStore } from "./api/result-store";
+import type { TaskView } from "./api/tasks";
 import type { CommitFrame, FailedFrame, Pending, RevealedFrame, WorkerManager } from "./session/manager";
 import type { Db } from "./store/db";
 import { applyChainEvent, TASK_CHAIN_EVENTS } from "./store/chain-events";
@@ -109,7 +110,7 @@ export class JobRouter {
   }
 
   /** What `GET /tasks/:id` shows: the task, its replicas (no signatures) and its timeline with ms offsets. */
-  view(taskId: string): Record<string, unknown> | null {
+  view(taskId: string): TaskView | null {
     const d = taskDetail(this.m.db, taskId.toLowerCase());
     if (!d) return null;
     return {
