@@ -147,6 +147,8 @@ export interface ClusterOptions {
   /** test hooks per worker index, e.g. { 3: "lie" } */
   behaviours?: Record<number, string>;
   schedulerPort?: number;
+  /** the pool's commit mode (scheduler `--commit-mode`) */
+  commitMode?: "relay" | "direct";
   logLevel?: string;
   stderr?: (chunk: string) => void;
 }
@@ -159,7 +161,14 @@ export async function startCluster(net: LocalNetwork, o: ClusterOptions): Promis
   const logLevel = o.logLevel ?? "warn";
   const startScheduler = (port: number) =>
     spawnConcord(
-      ["scheduler", "start", "--workerpool", String(examples.workerpool), "--port", String(port), "--data-dir", join(dataDir, "scheduler"), "--log-level", logLevel],
+      [
+        "scheduler", "start",
+        "--workerpool", String(examples.workerpool),
+        "--port", String(port),
+        "--data-dir", join(dataDir, "scheduler"),
+        "--commit-mode", o.commitMode ?? "relay",
+        "--log-level", logLevel,
+      ],
       { ...env, CONCORD_KEY: net.accounts[1].privateKey },
       (l) => l.event === "ready",
       { stderr: o.stderr },

@@ -62,6 +62,8 @@ export interface JobRouterOptions {
   workerCapacity: number;
   /** how often active tasks are checked against the chain (and at start) */
   reconcileMs: number;
+  /** relay: the scheduler relays workers' signed commits in one batch; direct: each worker sends `contribute` itself */
+  commitMode: "relay" | "direct";
 }
 
 export const defaultJobRouterOptions: Omit<JobRouterOptions, "workerpool" | "publicUrl"> = {
@@ -69,6 +71,7 @@ export const defaultJobRouterOptions: Omit<JobRouterOptions, "workerpool" | "pub
   tickMs: 100,
   workerCapacity: 2,
   reconcileMs: 10_000,
+  commitMode: "relay",
 };
 
 export class JobRouter {
@@ -291,6 +294,7 @@ export class JobRouter {
         callback: deal.callback !== null,
         timeoutMs: Math.max(1_000, deal.timeref * 1000 * 5),
         authorization,
+        commitMode: this.opts.commitMode,
       });
       if (!sent) markWorkerLost(this.m.db, worker);
     }
@@ -317,6 +321,11 @@ export class JobRouter {
       return { dealId: task.dealId, index: BigInt(task.index), worker: r.worker, resultHash: r.resultHash!, resultSeal: r.resultSeal!, signature: r.contributionSignature! };
     });
     addTaskEvent(this.m.db, { taskId: task.taskId, kind: "consensus", detail: { resultHash: consensus.winner!.resultHash, relayed: items.length, divergent: consensus.divergent.length } });
+    if (this.opts.commitMode === "direct") {
+      // the workers' own `contribute` transactions reach the quorum on chain: resumeRelay waits for REVEALING
+      this.kick();
+      return;
+    }
     this.chainStep(task, "contributeBatch", async () => {
       const tx = await this.m.chain.contributeBatch(items);
       await this.onReceipt(tx.events);
@@ -330,13 +339,15 @@ export class JobRouter {
     });
   }
 
-  /** After a restart in `committing`: the chain tells whether the batch landed. */
+  /** In `committing` after a restart (or in direct mode): the chain tells whether the quorum is on chain. */
   private async resumeRelay(task: Task): Promise<void> {
     const onChain = await this.m.chain.viewTask(task.taskId);
     if (onChain.status === "REVEALING") {
       setTaskStatus(this.m.db, task.taskId, "revealing");
       const winners = listReplicas(this.m.db, task.taskId).filter((r) => r.resultHash === task.consensusHash && r.status !== "failed");
       this.requestReveals(task.taskId, winners.map((r) => r.replicaId));
+    } else if (this.opts.commitMode === "direct" && Date.now() < (getDeal(this.m.db, task.dealId)!.contributionDeadline - 1) * 1000) {
+      // direct commits: the workers' transactions may still be on their way
     } else {
       updateTask(this.m.db, task.taskId, { consensusHash: null });
       setTaskStatus(this.m.db, task.taskId, "dispatched", { reason: "relay did not land" });

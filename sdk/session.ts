@@ -11,7 +11,8 @@
  *    ── ping ──────────────────────────────▶   every heartbeatMs; no frame for 3 × heartbeatMs = the worker is lost
  *    ◀─────────────────────────────── pong
  *    ◀──────────── assign {replicaId, task…, authorization}      run it in the sandbox
- *    ── commit {replicaId, resultHash, resultSeal, signature} ▶  signature = EIP-712 Contribution (relayable)
+ *    ── commit {replicaId, resultHash, resultSeal, signature} ▶  signature = EIP-712 Contribution (relayable); with
+ *                                           commitMode "direct" the worker first sends `contribute` itself
  *    ◀──────────────────── reveal {replicaId} | cancel {replicaId}
  *    ── revealed {replicaId, resultDigest, signature, files, callbackData} ▶   signature = EIP-712 Reveal
  *    ── failed {replicaId, code, message} ─▶   the run failed (no commit)
@@ -56,6 +57,8 @@ export const SchedulerFrame = z.discriminatedUnion("type", [
       timeoutMs: z.number().int().positive(),
       /** the scheduler's EIP-712 Authorization(worker, taskId) */
       authorization: hex(),
+      /** relay (default): the scheduler relays the signed commit; direct: the worker sends `contribute` itself */
+      commitMode: z.enum(["relay", "direct"]).optional(),
     })
     .strict(),
   z.object({ type: z.literal("reveal"), replicaId: id, taskId: bytes32 }).strict(),

@@ -22,6 +22,7 @@ interface StartOptions {
   category: string;
   policy: "fixed" | "adaptive";
   extra: string;
+  commitMode: "relay" | "direct";
   logLevel: string;
 }
 
@@ -45,6 +46,11 @@ export function registerSchedulerCommands(program: Command, wrap: Wrap): void {
     .option("--category <id>", "category of the pool's order", "0")
     .addOption(new Option("--policy <kind>", "hedging policy").choices(["fixed", "adaptive"]).default("fixed"))
     .option("--extra <n>", "fixed policy: replicas beyond the quorum", "1")
+    .addOption(
+      new Option("--commit-mode <mode>", "relay: the scheduler relays workers' signed commits (they need no gas); direct: workers send contribute themselves")
+        .choices(["relay", "direct"])
+        .default("relay"),
+    )
     .addOption(new Option("--log-level <level>", "log level (logs go to stderr)").default("info"))
     .action(
       wrap<StartOptions>(async (ctx, _args, o) => {
@@ -66,7 +72,7 @@ export function registerSchedulerCommands(program: Command, wrap: Wrap): void {
               category: uint(o.category, "--category"),
               trust: uint(o.trust, "--trust"),
             },
-            router: { policy: { ...defaultSchedulerOptions.router.policy, mode: o.policy, extra: Number(uint(o.extra, "--extra")) } },
+            router: { policy: { ...defaultSchedulerOptions.router.policy, mode: o.policy, extra: Number(uint(o.extra, "--extra")) }, commitMode: o.commitMode },
             logLevel: o.logLevel,
           },
           signer.privateKey,

@@ -18,10 +18,10 @@ import { Hub__factory, ResultConsumer__factory } from "../../typechain-types";
 
 const QUERY = "SELECT segment, avg(ltv) FROM customers GROUP BY segment";
 
-async function up(workers: number, behaviours?: Record<number, string>): Promise<{ net: LocalNetwork; cluster: Cluster }> {
+async function up(workers: number, behaviours?: Record<number, string>, commitMode?: "relay" | "direct"): Promise<{ net: LocalNetwork; cluster: Cluster }> {
   const net = await startLocalNetwork({ port: 0, accounts: 8, deploymentsDir: mkdtempSync(join(tmpdir(), "concord-e2e-")) });
   try {
-    const cluster = await startCluster(net, { workers, behaviours });
+    const cluster = await startCluster(net, { workers, behaviours, commitMode });
     await publishAssetOrders(net, cluster);
     return { net, cluster };
   } catch (e) {
@@ -162,6 +162,31 @@ describe("end to end: chain, scheduler and workers as processes", function () {
       expect(await hub.balanceOf(liar)).to.be.lessThan(before);
       const contribution = await hub.viewContribution(r.taskId, liar);
       expect(contribution.status).to.not.equal(0n);
+    });
+  });
+
+  describe("a pool whose workers commit with their own transactions", function () {
+    let net: LocalNetwork;
+    let cluster: Cluster;
+    before(async function () {
+      ({ net, cluster } = await up(3, undefined, "direct"));
+    });
+    after(async function () {
+      await cluster?.stop();
+      await net?.stop();
+    });
+
+    it("reaches the quorum on chain through the workers' contribute transactions, then finalizes", async function () {
+      const r = await runRequest(net, cluster, { app: cluster.examples.apps.sql, dataset: cluster.examples.customers, trust: 2, params: { query: QUERY }, requester: net.accounts[6] });
+      expect((r.result as { rows: unknown[] }).rows).to.have.length(4);
+      const hub = Hub__factory.connect(net.deployment.hub, net.provider);
+      const commits = await hub.queryFilter(hub.filters.ContributionCommitted(r.taskId));
+      expect(commits.length).to.be.at.least(2);
+      for (const e of commits) {
+        const tx = await net.provider.getTransaction(e.transactionHash);
+        expect(tx!.from).to.equal(e.args.worker); // sent by the worker itself, not relayed by the scheduler
+      }
+      expect(r.task.timeline.map((e) => e.event)).to.not.include("contributed");
     });
   });
 });

@@ -58,6 +58,8 @@ export interface WorkerChain {
   escrow(account: string): Promise<Escrow>;
   /** tops the signer's free escrow balance up to `target` (approve the missing allowance, then deposit) */
   ensureDeposit(target: bigint): Promise<DepositResult>;
+  /** sends the worker's own `contribute` (commit mode "direct") and waits for it; resolves with the tx hash */
+  contribute(c: { dealId: string; index: number; resultHash: string; resultSeal: string; authorization: string }): Promise<string>;
   close(): void;
 }
 
@@ -121,6 +123,13 @@ export class EthersWorkerChain implements WorkerChain {
       throw new WorkerError("CHAIN_ERROR", `no contract at the Hub ${hub} on chain ${chainId} (stale deployment?)`);
     }
     return new EthersWorkerChain(Number(chainId), hub, provider, opts.signer.connect(provider), opts.deployment);
+  }
+
+  async contribute(c: { dealId: string; index: number; resultHash: string; resultSeal: string; authorization: string }): Promise<string> {
+    const tx = await this.hubContract.contribute(c.dealId, c.index, c.resultHash, c.resultSeal, c.authorization);
+    const receipt = await tx.wait();
+    if (!receipt || receipt.status !== 1) throw new WorkerError("CHAIN_ERROR", `contribute ${tx.hash} failed`);
+    return tx.hash;
   }
 
   app(id: bigint): Promise<RegisteredApp | undefined> {

@@ -29,6 +29,8 @@ export type WorkerErrorCode =
   | "INSUFFICIENT_FUNDS"
   /** the chain could not be read or written */
   | "CHAIN_ERROR"
+  /** the pool asks for direct commits and the worker has no chain connection */
+  | "NO_CHAIN"
   /** the replica was cancelled (scheduler `cancel`, or shutdown) */
   | "CANCELLED"
   /** a bug: should never reach a user */

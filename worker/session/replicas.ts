@@ -150,6 +150,9 @@ export class ReplicaHandler {
         await sleep(this.opts.slowDelayMs, signal);
       }
       signal.throwIfAborted();
+      if (frame.commitMode === "direct" && !this.modules.chain) {
+        throw new WorkerError("NO_CHAIN", "the pool asks for direct commits: start the worker with --rpc");
+      }
       const c = commitTo(this.address, taskId, digest);
       const signature = await signMessage(this.modules.signer, eip712Domain(domain.chainId, domain.hub), "Contribution", {
         taskId,
@@ -174,6 +177,17 @@ export class ReplicaHandler {
         committedAt: Date.now(),
       });
       if (signal.aborted) return void log.info("cancelled after its commit was recorded: commit not sent");
+      if (frame.commitMode === "direct") {
+        // The pool asks its workers to commit on chain themselves: the recorded commit goes out as our own transaction.
+        const tx = await this.modules.chain!.contribute({
+          dealId: frame.dealId,
+          index: frame.index,
+          resultHash: record.resultHash,
+          resultSeal: record.resultSeal,
+          authorization: frame.authorization,
+        });
+        log.info({ tx }, "contributed on chain");
+      }
       const sent = await this.modules.send(commitFrame(record, replicaId));
       if (sent) log.info({ resultHash: record.resultHash }, "committed");
       else log.warn("commit recorded but not sent (disconnected): announced as pending at the next login");

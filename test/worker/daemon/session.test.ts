@@ -185,6 +185,18 @@ describe("worker daemon: session with a scheduler", function () {
     expect(new CommitStore(dataDir).all()).to.deep.equal([]);
   });
 
+  it("asked for a direct commit without a chain connection: reports NO_CHAIN, records and sends no commit", async function () {
+    await startDaemon();
+    const session = await scheduler.login();
+    const frame = { ...assign({ app: appRef("sieve"), args: ["--n", "100"] }), commitMode: "direct" as const };
+    session.send(frame);
+    const failed = await session.next("failed", (f) => f.replicaId === frame.replicaId);
+    expect(failed.code).to.equal("NO_CHAIN");
+    expect(failed.message).to.match(/--rpc/);
+    expect(session.all("commit")).to.deep.equal([]);
+    expect(new CommitStore(dataDir).all()).to.deep.equal([]);
+  });
+
   it("reports a run failure with the runtime's code", async function () {
     await startDaemon();
     const session = await scheduler.login();
