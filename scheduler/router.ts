@@ -136,7 +136,8 @@ export class JobRouter {
     if (event.name === "DealMatched") {
       const e = event.args;
       if (e.workerpool !== this.opts.workerpool || getDeal(this.m.db, e.dealId)) return;
-      const t = await this.m.chain.dealTerms(e.dealId, { blockNumber: event.blockNumber });
+      // params and beneficiary come with the event; the rest is the Deal struct (one read, no log search)
+      const t = await this.m.chain.viewDeal(e.dealId);
       if (!t) throw new Error(`deal ${e.dealId} not found`);
       const recorded = recordDealMatched(this.m.db, {
         dealId: e.dealId,
@@ -144,12 +145,12 @@ export class JobRouter {
         dataset: t.dataset,
         workerpool: e.workerpool,
         requester: t.requester,
-        beneficiary: t.beneficiary,
+        beneficiary: e.beneficiary,
         scheduler: t.scheduler,
         callback: t.callback,
-        category: t.category === null ? null : BigInt(t.category),
+        category: null, // not kept on chain (the deal keeps its timeref)
         trust: t.trust,
-        params: t.params,
+        params: e.params,
         volume: t.volume,
         startTime: t.startTime,
         timeref: t.timeref,

@@ -154,7 +154,13 @@ function isoTime(seconds: bigint): string {
 export async function verifyOnChain<K extends OrderKind>(sub: Submission<K>, ctx: AdmissionContext & { checks: OrderChecks }): Promise<Admitted<K>> {
   const { kind, order, hash } = sub;
   const { checks } = ctx;
-  const now = await ask("latest block", () => checks.now());
+  // independent reads go out together (each is a round trip to the node); a refusal before one of them is awaited
+  // must not leave it as an unhandled rejection
+  const nowRead = ask("latest block", () => checks.now());
+  const stateRead = ask("order state", () => checks.orderState(hash));
+  nowRead.catch(() => undefined);
+  stateRead.catch(() => undefined);
+  const now = await nowRead;
   if (order.expiry !== 0n && now >= order.expiry) {
     throw unusable("EXPIRED", `the order expired at ${isoTime(order.expiry)} (chain time ${isoTime(now)})`);
   }
@@ -173,10 +179,7 @@ export async function verifyOnChain<K extends OrderKind>(sub: Submission<K>, ctx
     role = `${asset} ${id}'s owner`;
   }
 
-  const [nonce, state] = await Promise.all([
-    ask("order nonce", () => checks.orderNonce(signer)),
-    ask("order state", () => checks.orderState(hash)),
-  ]);
+  const [nonce, state] = await Promise.all([ask("order nonce", () => checks.orderNonce(signer)), stateRead]);
   await checkSignature(sub, signer, role, state.presigned, ctx);
   if (order.nonce !== nonce) {
     throw unusable("NONCE_REVOKED", `the order carries nonce ${order.nonce} but ${signer}'s order nonce is ${nonce} (revoked)`);
