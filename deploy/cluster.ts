@@ -149,6 +149,8 @@ export interface ClusterOptions {
   schedulerPort?: number;
   /** the pool's commit mode (scheduler `--commit-mode`) */
   commitMode?: "relay" | "direct";
+  /** tasks per workerpool order the scheduler offers (scheduler `--offer-volume`) */
+  offerVolume?: number;
   logLevel?: string;
   stderr?: (chunk: string) => void;
 }
@@ -167,6 +169,7 @@ export async function startCluster(net: LocalNetwork, o: ClusterOptions): Promis
         "--port", String(port),
         "--data-dir", join(dataDir, "scheduler"),
         "--commit-mode", o.commitMode ?? "relay",
+        "--offer-volume", String(o.offerVolume ?? 1000),
         "--log-level", logLevel,
       ],
       { ...env, CONCORD_KEY: net.accounts[1].privateKey },

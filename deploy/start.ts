@@ -10,7 +10,7 @@
  * Environment: CONCORD_PORT (chain, default 8545), CONCORD_SCHEDULER_PORT (default 8080).
  */
 import { formatEther } from "ethers";
-import { startLocalNetwork } from "./network";
+import { defaultLocalNetworkOptions, startLocalNetwork } from "./network";
 import { DEV_MNEMONIC } from "./node";
 import { publishAssetOrders, runRequest, showCallback, startCluster, type Cluster, type RequestOutcome } from "./cluster";
 import { ResultConsumer__factory } from "../typechain-types";
@@ -56,7 +56,11 @@ async function main(): Promise<void> {
     console.log(`  token (CCT)    ${d.token}`);
     console.log(`  registries     app ${d.appRegistry}, dataset ${d.datasetRegistry}, workerpool ${d.workerpoolRegistry}`);
     console.log(`  deployments    ${net.deploymentsFile}`);
-    console.log(`  accounts       ${net.accounts.length} development accounts (mnemonic "${DEV_MNEMONIC}"), each with 900 CCT and ${formatEther(100n * 10n ** 18n)} CCT deposited`);
+    const { tokensPerAccount, depositPerAccount } = defaultLocalNetworkOptions;
+    console.log(
+      `  accounts       ${net.accounts.length} development accounts (mnemonic "${DEV_MNEMONIC}"), each with ` +
+        `${formatEther(tokensPerAccount - depositPerAccount)} CCT and ${formatEther(depositPerAccount)} CCT deposited`,
+    );
 
     cluster = await startCluster(net, { workers: 4, schedulerPort: port("CONCORD_SCHEDULER_PORT", 8080) });
     const ex = cluster.examples;

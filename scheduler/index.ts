@@ -110,6 +110,25 @@ export class Scheduler {
     );
     const router = new JobRouter({ ...defaultJobRouterOptions, ...opts.router, workerpool: opts.workerpool, publicUrl: url }, { db, chain, manager, results, log });
 
+    // The pool's own workerpool order. When a match uses up its volume, a fresh one is signed and offered, so the
+    // pool keeps serving however many tasks come (the matcher reads `offers` at every round).
+    const offers: Signed<WorkerpoolOrder>[] = [];
+    let offered = { salt: "", used: 0n };
+    const offerAgain = async () => {
+      if (!opts.offer) return;
+      const order = buildWorkerpoolOrder({
+        workerpool: opts.workerpool,
+        workerpoolprice: opts.offer.price,
+        volume: opts.offer.volume,
+        category: opts.offer.category,
+        trust: opts.offer.trust,
+        salt: randomSalt(),
+      });
+      offers.push(await signOrder(wallet, chain.domain, "WorkerpoolOrder", order));
+      offered = { salt: order.salt, used: 0n };
+    };
+    await offerAgain();
+
     const matcherChain: MatcherChain = {
       canMatch: async (set) => {
         const check = await chain.canMatch(set.app, set.request.dataset === 0n ? null : set.dataset, set.workerpool, set.request);
@@ -120,21 +139,13 @@ export class Scheduler {
       matchOrders: async (set) => {
         const r = await chain.matchOrders(set.app, set.request.dataset === 0n ? null : set.dataset, set.workerpool, set.request);
         await router.onReceipt(r.events); // the deal's tasks exist at once, not at the watcher's next poll
+        if (opts.offer && set.workerpool.salt === offered.salt) {
+          offered.used += BigInt(r.volume);
+          if (offered.used >= opts.offer.volume) await offerAgain();
+        }
         return { dealId: r.dealId, volume: BigInt(r.volume), txHash: r.hash };
       },
     };
-    const offers: Signed<WorkerpoolOrder>[] = [];
-    if (opts.offer) {
-      const order = buildWorkerpoolOrder({
-        workerpool: opts.workerpool,
-        workerpoolprice: opts.offer.price,
-        volume: opts.offer.volume,
-        category: opts.offer.category,
-        trust: opts.offer.trust,
-        salt: randomSalt(),
-      });
-      offers.push(await signOrder(wallet, chain.domain, "WorkerpoolOrder", order));
-    }
     const matcher = new Matcher(
       { workerpool: opts.workerpool, intervalMs: opts.matchIntervalMs },
       { db, domain: chain.domain, chain: matcherChain, workerpoolOrders: offers, logger: log },

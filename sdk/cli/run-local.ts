@@ -61,7 +61,7 @@ function localPath(spec: string): string {
 
 /** The params string from --params or --arg/--query, validated. */
 export function paramsOf(options: RunLocalOptions): string {
-  if (options.params !== undefined && (options.arg || options.query !== undefined)) {
+  if (options.params !== undefined && (options.arg?.length || options.query !== undefined)) {
     throw new CliError("USAGE", "give either --params or --arg/--query, not both");
   }
   const params = options.params ?? formatParams({ args: options.arg, query: options.query });

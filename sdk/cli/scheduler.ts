@@ -20,6 +20,7 @@ interface StartOptions {
   wei?: boolean;
   trust: string;
   category: string;
+  offerVolume: string;
   policy: "fixed" | "adaptive";
   extra: string;
   commitMode: "relay" | "direct";
@@ -44,6 +45,7 @@ export function registerSchedulerCommands(program: Command, wrap: Wrap): void {
     .option("--wei", "--price is in base units")
     .option("--trust <n>", "largest trust the pool serves", "8")
     .option("--category <id>", "category of the pool's order", "0")
+    .option("--offer-volume <n>", "tasks per workerpool order (a new one is signed when it is used up)", "1000")
     .addOption(new Option("--policy <kind>", "hedging policy").choices(["fixed", "adaptive"]).default("fixed"))
     .option("--extra <n>", "fixed policy: replicas beyond the quorum", "1")
     .addOption(
@@ -68,7 +70,7 @@ export function registerSchedulerCommands(program: Command, wrap: Wrap): void {
             dataDir: o.dataDir,
             offer: {
               price: parseAmount(o.price, await ctx.tokenInfo(), o.wei === true, "--price"),
-              volume: 1_000_000n,
+              volume: uint(o.offerVolume, "--offer-volume"),
               category: uint(o.category, "--category"),
               trust: uint(o.trust, "--trust"),
             },

@@ -18,10 +18,15 @@ import { Hub__factory, ResultConsumer__factory } from "../../typechain-types";
 
 const QUERY = "SELECT segment, avg(ltv) FROM customers GROUP BY segment";
 
-async function up(workers: number, behaviours?: Record<number, string>, commitMode?: "relay" | "direct"): Promise<{ net: LocalNetwork; cluster: Cluster }> {
+async function up(
+  workers: number,
+  behaviours?: Record<number, string>,
+  commitMode?: "relay" | "direct",
+  offerVolume?: number,
+): Promise<{ net: LocalNetwork; cluster: Cluster }> {
   const net = await startLocalNetwork({ port: 0, accounts: 8, deploymentsDir: mkdtempSync(join(tmpdir(), "concord-e2e-")) });
   try {
-    const cluster = await startCluster(net, { workers, behaviours, commitMode });
+    const cluster = await startCluster(net, { workers, behaviours, commitMode, offerVolume });
     await publishAssetOrders(net, cluster);
     return { net, cluster };
   } catch (e) {
@@ -169,7 +174,8 @@ describe("end to end: chain, scheduler and workers as processes", function () {
     let net: LocalNetwork;
     let cluster: Cluster;
     before(async function () {
-      ({ net, cluster } = await up(3, undefined, "direct"));
+      // one task per workerpool order: every request needs the fresh order the scheduler signs when one is used up
+      ({ net, cluster } = await up(3, undefined, "direct", 1));
     });
     after(async function () {
       await cluster?.stop();
@@ -187,6 +193,12 @@ describe("end to end: chain, scheduler and workers as processes", function () {
         expect(tx!.from).to.equal(e.args.worker); // sent by the worker itself, not relayed by the scheduler
       }
       expect(r.task.timeline.map((e) => e.event)).to.not.include("contributed");
+    });
+
+    it("keeps serving after its workerpool order is used up: a fresh one is signed and matched", async function () {
+      const r = await runRequest(net, cluster, { app: cluster.examples.apps.echo, trust: 1, params: { args: ["again"] }, requester: net.accounts[6] });
+      expect(r.result).to.deep.equal({ args: ["again"] });
+      expect(BigInt(r.dealId)).to.equal(2n);
     });
   });
 });
