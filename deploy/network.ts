@@ -4,7 +4,8 @@
  * tests.
  */
 import type { ChildProcess } from "node:child_process";
-import { JsonRpcProvider, Network, parseEther, type Wallet } from "ethers";
+import { parseEther, type JsonRpcProvider, type Wallet } from "ethers";
+import { rpcProvider } from "../sdk/rpc";
 import { deployConcord, type Deployment } from "./lib";
 import { writeDeployment } from "./deployments";
 import { devWallet, freePort, startHardhatNode } from "./node";
@@ -50,8 +51,7 @@ export async function startLocalNetwork(o: Partial<LocalNetworkOptions> = {}): P
     await exited;
   };
   const rpcUrl = `http://127.0.0.1:${port}`;
-  const network = Network.from(31337);
-  const provider = new JsonRpcProvider(rpcUrl, network, { staticNetwork: network, cacheTimeout: -1 });
+  const provider = rpcProvider(rpcUrl, 31337);
   try {
     const accounts = Array.from({ length: opts.accounts }, (_, i) => devWallet(i, provider));
     const deployment = await deployConcord(accounts[0]);

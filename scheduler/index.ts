@@ -7,17 +7,19 @@
 import { mkdirSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { join } from "node:path";
-import { JsonRpcProvider, Network, Wallet, formatEther, type BaseWallet } from "ethers";
+import { Wallet, formatEther, type BaseWallet, type JsonRpcProvider } from "ethers";
 import pino, { type Logger } from "pino";
 import { defaultDeployOptions, type Deployment } from "../deploy/lib";
 import { buildWorkerpoolOrder, randomSalt } from "../sdk/orders";
+import { rpcProvider } from "../sdk/rpc";
 import { signOrder, type Signed, type WorkerpoolOrder } from "../sdk/eip712";
 import { createApi, ordersRouter, resultsRouter, ResultStore, tasksRouter } from "./api";
 import { EthersOrderChecks } from "./api/checks";
 import { chainClientOptionsFrom, EthersChainClient } from "./chain/client";
 import { SqliteCursorStore } from "./chain/cursor";
 import { ChainWatcher } from "./chain/watcher";
-import { Matcher, type MatcherChain } from "./matcher";
+import { Matcher, MatchRefusedError, type MatchRefusal, type MatcherChain } from "./matcher";
+import { ChainError, type DecodedRevert } from "./chain/errors";
 import { defaultJobRouterOptions, JobRouter, type JobRouterOptions } from "./router";
 import { defaultWorkerManagerOptions, WorkerManager } from "./session/manager";
 import { openDatabase } from "./store/state";
@@ -80,8 +82,7 @@ export class Scheduler {
     const log = pino({ level: opts.logLevel, base: { daemon: "scheduler" } }, pino.destination({ dest: 2, sync: false }));
     mkdirSync(opts.dataDir, { recursive: true });
     const d = opts.deployment;
-    const network = Network.from(d.chainId);
-    const provider = new JsonRpcProvider(opts.rpcUrl, network, { staticNetwork: network, cacheTimeout: -1 });
+    const provider = rpcProvider(opts.rpcUrl, d.chainId);
     const wallet = typeof key === "string" ? new Wallet(key, provider) : key;
     const chain = await EthersChainClient.init(chainClientOptionsFrom(d), { provider, wallet, logger: log });
     const db = openDatabase(join(opts.dataDir, "scheduler.db"));
@@ -129,15 +130,22 @@ export class Scheduler {
     };
     await offerAgain();
 
+    const refusalOf = (reason: DecodedRevert | null | undefined): MatchRefusal => {
+      const name = reason?.name ?? "UnknownReason";
+      return { name, args: reason?.args ?? [], message: `${name}(${(reason?.args ?? []).map(String).join(", ")})` };
+    };
     const matcherChain: MatcherChain = {
       canMatch: async (set) => {
         const check = await chain.canMatch(set.app, set.request.dataset === 0n ? null : set.dataset, set.workerpool, set.request);
-        if (check.ok) return { ok: true };
-        const name = check.reason?.name ?? "UnknownReason";
-        return { ok: false, refusal: { name, args: check.reason?.args ?? [], message: `${name}(${(check.reason?.args ?? []).map(String).join(", ")})` } };
+        return check.ok ? { ok: true } : { ok: false, refusal: refusalOf(check.reason) };
       },
       matchOrders: async (set) => {
-        const r = await chain.matchOrders(set.app, set.request.dataset === 0n ? null : set.dataset, set.workerpool, set.request);
+        const r = await chain
+          .matchOrders(set.app, set.request.dataset === 0n ? null : set.dataset, set.workerpool, set.request)
+          .catch((e: unknown) => {
+            // the sender's gas estimate is the Clerk's verdict: a revert there sent nothing (no canMatch needed first)
+            throw e instanceof ChainError && e.code === "REVERTED" && !e.details.txHash && e.revert ? new MatchRefusedError(refusalOf(e.revert)) : e;
+          });
         await router.onReceipt(r.events); // the deal's tasks exist at once, not at the watcher's next poll
         if (opts.offer && set.workerpool.salt === offered.salt) {
           offered.used += BigInt(r.volume);
@@ -147,7 +155,7 @@ export class Scheduler {
       },
     };
     const matcher = new Matcher(
-      { workerpool: opts.workerpool, intervalMs: opts.matchIntervalMs },
+      { workerpool: opts.workerpool, intervalMs: opts.matchIntervalMs, precheck: false },
       { db, domain: chain.domain, chain: matcherChain, workerpoolOrders: offers, logger: log },
     );
     const checks = new EthersOrderChecks(provider, d);

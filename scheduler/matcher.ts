@@ -3,9 +3,11 @@
  * no pool or ours, `selectOrders` (pure, table-tested) picks the cheapest compatible app order, dataset order (when
  * the request names a dataset) and one of our workerpool orders, mirroring the Clerk's checks (`MatchLib.check`:
  * assets, prices, category, trust, tags, restrictions, live volume and expiry). The loop then asks the chain
- * `canMatch` first, so a set that would revert costs no gas; a refusal that condemns one order (consumed, expired,
- * revoked, bad signature) retires that order and the request is retried with the next candidates. On success the
- * book's volumes are decreased by the deal's volume.
+ * `canMatch` first, so a set that would revert costs no gas (a chain client that simulates every transaction before
+ * sending it reports the same refusal from `matchOrders` itself, as MatchRefusedError: `precheck: false` then saves
+ * the extra round trip); a refusal that condemns one order (consumed, expired, revoked, bad signature) retires that
+ * order and the request is retried with the next candidates. On success the book's volumes are decreased by the
+ * deal's volume.
  *
  * I/O is injected: the store (SQLite), the chain (`MatcherChain`: `canMatch` + `matchOrders`), the clock, the logger.
  */
@@ -48,10 +50,21 @@ export interface MatchedDeal {
   txHash?: string;
 }
 
+/** `matchOrders` was refused before anything was sent: the Clerk's reason, as `canMatch` would have given it. */
+export class MatchRefusedError extends Error {
+  constructor(readonly refusal: MatchRefusal) {
+    super(`matchOrders refused: ${refusal.message}`);
+    this.name = "MatchRefusedError";
+  }
+}
+
 /** The chain as the matcher needs it. */
 export interface MatcherChain {
   canMatch(orders: OrderSet): Promise<CanMatchResult>;
-  /** Sends `matchOrders` and waits for it to be mined; throws when it reverts or cannot be sent. */
+  /**
+   * Sends `matchOrders` and waits for it to be mined; throws when it reverts or cannot be sent, MatchRefusedError
+   * when the Clerk's reason is known without sending (a simulation reverted).
+   */
   matchOrders(orders: OrderSet): Promise<MatchedDeal>;
 }
 
@@ -190,12 +203,15 @@ export interface MatcherOptions {
   maxMatchesPerRound: number;
   /** How many order sets one request tries in a round when `canMatch` retires an order. */
   maxAttemptsPerRequest: number;
+  /** Ask `canMatch` before `matchOrders`; false when `matchOrders` reports refusals itself (MatchRefusedError). */
+  precheck: boolean;
 }
 
 export const defaultMatcherOptions: Omit<MatcherOptions, "workerpool"> = {
   intervalMs: 2_000,
   maxMatchesPerRound: 20,
   maxAttemptsPerRequest: 3,
+  precheck: true,
 };
 
 export interface MatcherModules {
@@ -375,29 +391,35 @@ export class Matcher {
       const { selection } = selected;
       const set = orderSetOf(request.order, selection);
 
-      let check: CanMatchResult;
-      try {
-        check = await this.modules.chain.canMatch(set);
-      } catch (error) {
-        this.log?.warn({ err: error, request: request.hash }, "canMatch failed: round stopped");
-        report.skipped.push({ request: request.hash, reason: `canMatch failed: ${messageOf(error)}` });
-        return "stop";
+      let check: CanMatchResult = { ok: true };
+      if (this.options.precheck) {
+        try {
+          check = await this.modules.chain.canMatch(set);
+        } catch (error) {
+          this.log?.warn({ err: error, request: request.hash }, "canMatch failed: round stopped");
+          report.skipped.push({ request: request.hash, reason: `canMatch failed: ${messageOf(error)}` });
+          return "stop";
+        }
+      }
+      let deal: MatchedDeal | null = null;
+      if (check.ok) {
+        try {
+          deal = await this.modules.chain.matchOrders(set);
+        } catch (error) {
+          if (!(error instanceof MatchRefusedError)) {
+            this.log?.error({ err: error, request: request.hash }, "matchOrders failed");
+            this.skip(request, `matchOrders failed: ${messageOf(error)}`, report);
+            return "next";
+          }
+          check = { ok: false, refusal: error.refusal };
+        }
       }
       if (!check.ok) {
         const step = this.onRefusal(check.refusal, request, selection, book, report);
         if (step === "retry") continue;
         return step;
       }
-
-      let deal: MatchedDeal;
-      try {
-        deal = await this.modules.chain.matchOrders(set);
-      } catch (error) {
-        this.log?.error({ err: error, request: request.hash }, "matchOrders failed");
-        this.skip(request, `matchOrders failed: ${messageOf(error)}`, report);
-        return "next";
-      }
-      this.recordDeal(request, selection, deal, book, report);
+      this.recordDeal(request, selection, deal!, book, report);
       return request.remaining > 0n ? "again" : "next";
     }
     this.skip(request, `no usable order set after ${this.options.maxAttemptsPerRequest} attempts`, report);

@@ -78,6 +78,8 @@ export class JobRouter {
   private bucket: TokenBucket;
   private timer?: NodeJS.Timeout;
   private ticking = false;
+  /** an event arrived during a tick: run another one as soon as it ends */
+  private tickAgain = false;
   private readonly rng: Rng;
   /** tasks with a chain step in flight: the next tick leaves them alone */
   private readonly inflight = new Set<string>();
@@ -102,9 +104,7 @@ export class JobRouter {
 
   start(): void {
     this.timer = setInterval(() => {
-      if (this.ticking) return;
-      this.ticking = true;
-      this.guard("tick", () => this.tick().finally(() => (this.ticking = false)));
+      if (!this.ticking) this.runTick();
     }, this.opts.tickMs);
   }
 
@@ -180,11 +180,24 @@ export class JobRouter {
     this.kick();
   }
 
-  /** Runs a tick now (after an event that may unblock a task) rather than at the next interval. */
+  /**
+   * Runs a tick now (after an event that may unblock a task) rather than at the next interval; during a tick, which
+   * may have looked at the task before the event, another tick follows at once.
+   */
   private kick(): void {
-    if (this.ticking) return;
+    if (this.ticking) this.tickAgain = true;
+    else setImmediate(() => this.ticking || this.runTick());
+  }
+
+  private runTick(): void {
     this.ticking = true;
-    setImmediate(() => this.guard("tick", () => this.tick().finally(() => (this.ticking = false))));
+    this.tickAgain = false;
+    this.guard("tick", () =>
+      this.tick().finally(() => {
+        this.ticking = false;
+        if (this.tickAgain) this.kick();
+      }),
+    );
   }
 
   // ------------------------------------------------------------------------------------------------ tick
@@ -204,7 +217,7 @@ export class JobRouter {
           await this.onRevealing(task, now);
           continue;
         case "finalizing":
-          this.finalize(task); // a finalize interrupted by a restart is resumed
+          this.finalize(task, { resumed: true }); // a finalize interrupted by a restart (or a failed step) is resumed
           continue;
         case "committing":
           if (task.consensusHash) {
@@ -310,7 +323,12 @@ export class JobRouter {
     }
   }
 
-  /** Quorum: relay the commits (winners and divergent, relayPlan order) in one batch, then ask the winners to reveal. */
+  /**
+   * Quorum: relay the commits (winners and divergent, relayPlan order) in one batch and, meanwhile, ask the winners to
+   * reveal to us: their reveals travel while the batch is mined, so revealBatch can follow the batch's receipt at once.
+   * Nothing leaks by revealing this early: the reveals stay here until their commits are on chain (revealBatch needs
+   * the Hub in REVEALING), and once the quorum is recorded the Hub takes no further contribution for the task.
+   */
   private relay(task: Task, consensus: Consensus, winners: string[]): void {
     updateTask(this.m.db, task.taskId, { consensusHash: consensus.winner!.resultHash });
     setTaskStatus(this.m.db, task.taskId, "committing");
@@ -329,15 +347,15 @@ export class JobRouter {
     }
     this.chainStep(task, "contributeBatch", async () => {
       const tx = await this.m.chain.contributeBatch(items);
-      await this.onReceipt(tx.events);
       addTaskEvent(this.m.db, { taskId: task.taskId, kind: "contributed", detail: { tx: tx.hash, gasUsed: String(tx.gasUsed) } });
       setTaskStatus(this.m.db, task.taskId, "revealing");
-      this.requestReveals(task.taskId, winners);
+      await this.onReceipt(tx.events); // records the relayed winners; the tick it starts finalizes if they revealed
     }, () => {
       // not on chain: forget the winner, the next tick decides again
       updateTask(this.m.db, task.taskId, { consensusHash: null });
       setTaskStatus(this.m.db, task.taskId, "dispatched", { reason: "relay failed" });
     });
+    this.requestReveals(task.taskId, winners);
   }
 
   /** In `committing` after a restart (or in direct mode): the chain tells whether the quorum is on chain. */
@@ -395,8 +413,12 @@ export class JobRouter {
     }
   }
 
-  /** revealBatch of the reveals not yet on chain, then finalize. */
-  private finalize(task: Task): void {
+  /**
+   * revealBatch of the reveals not yet on chain, then finalize. `resumed`: the task was left in `finalizing` (restart,
+   * failed step), so the chain is asked first whether it is already completed; on the live path the task was just
+   * seen in REVEALING and only this scheduler can finalize it.
+   */
+  private finalize(task: Task, { resumed = false } = {}): void {
     const deal = getDeal(this.m.db, task.dealId)!;
     const revealed = listReplicas(this.m.db, task.taskId).filter((r) => r.times.revealed !== null && r.resultDigest && r.revealSignature);
     if (revealed.length === 0) {
@@ -407,8 +429,7 @@ export class JobRouter {
     const pendingReveals = revealed.filter((r) => r.revealRelayedAt === null);
     const callbackData = deal.callback ? revealed[0].callbackData ?? "0x" : "0x";
     this.chainStep(task, "finalize", async () => {
-      const onChain = await this.m.chain.viewTask(task.taskId);
-      if (onChain.status === "COMPLETED") {
+      if (resumed && (await this.m.chain.viewTask(task.taskId)).status === "COMPLETED") {
         setTaskStatus(this.m.db, task.taskId, "completed");
         return;
       }
@@ -440,7 +461,10 @@ export class JobRouter {
           this.m.log.error({ taskId: task.taskId, err: (e2 as Error).message, step: what }, "recovery after a failed chain step failed");
         }
       })
-      .finally(() => this.inflight.delete(task.taskId));
+      .finally(() => {
+        this.inflight.delete(task.taskId);
+        this.kick(); // the task may have a next step now
+      });
   }
 
   // ------------------------------------------------------------------------------------------------ worker events

@@ -1,9 +1,17 @@
 /**
  * The floor: what a request costs with nothing but the protocol's own work, in the same run, on the same chain, with
- * the same apps. A bare ethers script does, strictly one after the other and each transaction awaited for its receipt
- * (as the scheduler does): sign the request order, `matchOrders`, run the app once (`Runtime.run`, warm, in this
+ * the same apps. A bare script does, strictly one after the other and each transaction awaited for its receipt (as
+ * the scheduler does): sign the request order, `matchOrders`, run the app once (`Runtime.run`, warm, in this
  * process), have q workers sign their Contributions and send one `contributeBatch`, have them sign their Reveals and
  * send one `revealBatch`, then `finalize`. No order book, no chain watcher, no tick, no WebSocket, no hedged replica.
+ *
+ * `sends: "scheduler"` (the floor of the target): each transaction is sent exactly as the scheduler sends its own, by
+ * the same `TxSender` (ethers underneath: one round trip for the gas estimate and the fees, a local nonce, the
+ * broadcast, then the receipt) over the same provider settings (`sdk/rpc.ts`). A transaction thus costs both sides
+ * the same, and the ratio shows only what the system adds around them.
+ * `sends: "ethers-defaults"` (for reference): what a script written the obvious way pays, a JsonRpcProvider with
+ * ethers' defaults and `await (await contract.method(…)).wait()`; each of its sequential round trips (nonce, estimate,
+ * fees, broadcast, receipt) waits for ethers' 10 ms batch stall first.
  *
  * It uses a pool of its own (registered by another account, which is its owner and consenting scheduler), so the
  * scheduler process never sees its deals as its own and the two never share a key or a nonce. Its workers are other
@@ -12,7 +20,8 @@
  */
 import { rm, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { toUtf8Bytes, type TypedDataDomain, type Wallet } from "ethers";
+import { JsonRpcProvider, Network, toUtf8Bytes, type TransactionReceipt, type TypedDataDomain, type Wallet } from "ethers";
+import pino from "pino";
 import type { Examples } from "../../deploy/cluster";
 import type { LocalNetwork } from "../../deploy/network";
 import { domain, signOrder, taskId as taskIdOf, type AppOrder, type DatasetOrder, type Signed, type WorkerpoolOrder } from "../../sdk/eip712";
@@ -27,6 +36,8 @@ import {
 } from "../../sdk/orders";
 import { formatParams } from "../../sdk/params";
 import { RESULT_FILE, Runtime } from "../../worker/runtime";
+import { rpcProvider } from "../../sdk/rpc";
+import { TxSender } from "../../scheduler/chain/sender";
 import { Hub__factory, WorkerpoolRegistry__factory, type Hub } from "../../typechain-types";
 import { E2eBenchError } from "./errors";
 import { appBytes, CUSTOMERS_DATASET, type Variant } from "./workloads";
@@ -57,6 +68,9 @@ export interface FloorSteps {
   finalize: number;
 }
 
+/** How the floor sends its transactions (see the module comment). */
+export type FloorSends = "scheduler" | "ethers-defaults";
+
 export const FLOOR_STEPS: (keyof FloorSteps)[] = ["request", "match", "run", "contribute", "reveal", "finalize"];
 
 export interface FloorRun {
@@ -79,13 +93,15 @@ export class Floor {
     private readonly accounts: FloorAccounts,
     private readonly dom: TypedDataDomain,
     private readonly hub: Hub,
+    private readonly send: (action: string, data: string) => Promise<TransactionReceipt>,
+    private readonly provider: JsonRpcProvider,
     private readonly orders: { apps: Record<string, Signed<AppOrder>>; dataset: Signed<DatasetOrder>; pool: Signed<WorkerpoolOrder> },
     /** `finalize`'s `results` is `${resultsBase}/results/<digest>`, the same length as the scheduler's */
     private readonly resultsBase: string,
   ) {}
 
   /** Registers the floor's pool and signs its standing orders (apps, dataset, pool), like publishAssetOrders. */
-  static async init(net: LocalNetwork, examples: Examples, accounts: FloorAccounts, resultsBase: string): Promise<Floor> {
+  static async init(net: LocalNetwork, examples: Examples, accounts: FloorAccounts, resultsBase: string, sends: FloorSends): Promise<Floor> {
     const d = net.deployment;
     const dom = domain(d.chainId, d.hub);
     const pools = WorkerpoolRegistry__factory.connect(d.workerpoolRegistry, accounts.scheduler);
@@ -107,10 +123,31 @@ export class Floor {
       "WorkerpoolOrder",
       buildWorkerpoolOrder({ workerpool: pool, workerpoolprice: 0n, volume: 1_000_000n, category: 0n, trust: 8n }),
     );
-    const hub = Hub__factory.connect(d.hub, accounts.scheduler);
-    const floor = new Floor(examples, accounts, dom, hub, { apps, dataset, pool: poolOrder }, resultsBase);
+    let provider: JsonRpcProvider;
+    let send: (action: string, data: string) => Promise<TransactionReceipt>;
+    if (sends === "scheduler") {
+      provider = rpcProvider(net.rpcUrl, d.chainId);
+      const sender = new TxSender({}, { wallet: accounts.scheduler.connect(provider), provider, logger: pino({ level: "silent" }) });
+      send = (action, data) => sender.send({ action, to: d.hub, data });
+    } else {
+      const network = Network.from(d.chainId);
+      provider = new JsonRpcProvider(net.rpcUrl, network, { staticNetwork: network });
+      const wallet = accounts.scheduler.connect(provider);
+      send = async (action, data) => {
+        const receipt = await (await wallet.sendTransaction({ to: d.hub, data })).wait();
+        if (!receipt) throw new E2eBenchError("CHAIN", `the floor's ${action} has no receipt`);
+        return receipt;
+      };
+    }
+    const hub = Hub__factory.connect(d.hub, provider);
+    const floor = new Floor(examples, accounts, dom, hub, send, provider, { apps, dataset, pool: poolOrder }, resultsBase);
     floor.nonce = await hub.orderNonce(accounts.requester.address);
     return floor;
+  }
+
+  /** Stops the floor's provider. */
+  close(): void {
+    this.provider.destroy();
   }
 
   /** One request of `v`, its steps timed. */
@@ -150,7 +187,9 @@ export class Floor {
     );
     const signMs = lap();
 
-    const matched = await (await this.hub.matchOrders(this.orders.apps[w.app], w.usesDataset ? this.orders.dataset : EMPTY_DATASET_ORDER, this.orders.pool, request)).wait();
+    const hub = this.hub.interface;
+    const dataset = w.usesDataset ? this.orders.dataset : EMPTY_DATASET_ORDER;
+    const matched = await this.send("matchOrders", hub.encodeFunctionData("matchOrders", [this.orders.apps[w.app], dataset, this.orders.pool, request]));
     let dealId: string | undefined;
     for (const log of matched?.logs ?? []) {
       try {
@@ -174,14 +213,14 @@ export class Floor {
     const runMs = lap();
 
     const contributions = await Promise.all(signers.map((s) => relayedContribution(s, this.dom, dealId!, 0n, result.digest)));
-    await (await this.hub.contributeBatch(contributions)).wait();
+    await this.send("contributeBatch", hub.encodeFunctionData("contributeBatch", [contributions]));
     const contributeMs = lap();
 
     const reveals = await Promise.all(signers.map((s) => relayedReveal(s, this.dom, task, result.digest)));
-    await (await this.hub.revealBatch(reveals)).wait();
+    await this.send("revealBatch", hub.encodeFunctionData("revealBatch", [reveals]));
     const revealMs = lap();
 
-    await (await this.hub.finalize(task, toUtf8Bytes(`${this.resultsBase}/results/${result.digest}`), "0x")).wait();
+    await this.send("finalize", hub.encodeFunctionData("finalize", [task, toUtf8Bytes(`${this.resultsBase}/results/${result.digest}`), "0x"]));
     const finalizeMs = lap();
     const ms = t - t0;
 

@@ -1,14 +1,15 @@
 /**
  * End-to-end benchmark: how long a request takes through the real Concord system (a local chain, the scheduler and
  * four workers as processes, deploy/cluster.ts), against the floor measured in the same run on the same chain (the
- * same transactions sent back to back by a bare ethers script, plus the app's own run; floor.ts), and how many tasks
- * per second the system finalizes. See bench/e2e/README.md for how to read the output.
+ * same transactions sent back to back by a bare script, each sent as the scheduler sends its own, plus the app's own
+ * run; floor.ts), for reference against the same script sending with ethers' defaults, and how many tasks per second
+ * the system finalizes. See bench/e2e/README.md for how to read the output.
  *
  *   npx ts-node bench/e2e/index.ts [--quick] [--iterations N] [--warmup N] [--workloads sieve,sql] [--trusts 1,3]
  *                                  [--volume V] [--throughput-trusts 1,3] [--poll MS]
  *
- * Each iteration runs every variant (workload × trust) once through the system and once through the floor, the
- * variant order rotating and which of the two goes first alternating, so a slow stretch of the machine hits both
+ * Each iteration runs every variant (workload × trust) once through the system and once through the floor (then once
+ * through the reference script), the variant order rotating and which of the first two goes first alternating, so a slow stretch of the machine hits both
  * alike; warm-up iterations (the workers' first fetch and compile of each app) are discarded. Every system result must
  * have the same digest as the floor's for the same variant. Exits non-zero on errors only, never on timings.
  */
@@ -106,6 +107,13 @@ function median(values: number[]): number | undefined {
 interface Samples {
   system: SystemRun[];
   floor: FloorRun[];
+  /** the same floor, its transactions sent the obvious way with ethers' defaults (for reference) */
+  script: FloorRun[];
+}
+
+interface Floors {
+  floor: Floor;
+  script: Floor;
 }
 
 function checkSameWork(v: Variant, system: SystemRun, floor: FloorRun): void {
@@ -116,8 +124,8 @@ function checkSameWork(v: Variant, system: SystemRun, floor: FloorRun): void {
   }
 }
 
-async function measureLatency(variants: Variant[], opts: Options, system: SystemDriver, floor: Floor, requester: Wallet): Promise<Map<string, Samples>> {
-  const samples = new Map<string, Samples>(variants.map((v) => [v.name, { system: [], floor: [] }]));
+async function measureLatency(variants: Variant[], opts: Options, system: SystemDriver, floors: Floors, requester: Wallet): Promise<Map<string, Samples>> {
+  const samples = new Map<string, Samples>(variants.map((v) => [v.name, { system: [], floor: [], script: [] }]));
   const total = opts.warmup + opts.iterations;
   for (let i = 0; i < total; i++) {
     for (let k = 0; k < variants.length; k++) {
@@ -130,12 +138,15 @@ async function measureLatency(variants: Variant[], opts: Options, system: System
       let f: FloorRun | undefined;
       for (const side of systemFirst ? ["system", "floor"] : ["floor", "system"]) {
         if (side === "system") s = await system.run(v, requester);
-        else f = await floor.run(v);
+        else f = await floors.floor.run(v);
       }
+      const script = await floors.script.run(v);
       checkSameWork(v, s!, f!);
+      checkSameWork(v, s!, script);
       if (i >= opts.warmup) {
         samples.get(v.name)!.system.push(s!);
         samples.get(v.name)!.floor.push(f!);
+        samples.get(v.name)!.script.push(script);
       }
     }
   }
@@ -187,7 +198,7 @@ async function measureThroughput(net: LocalNetwork, trust: number, opts: Options
 
 function reportLatency(variants: Variant[], samples: Map<string, Samples>, logs: DaemonLogs): { met: number; lines: string[] } {
   const lines: string[] = [];
-  const head = `  ${"variant".padEnd(10)} ${"median ms".padStart(9)} ${"p90 ms".padStart(9)} ${"floor med".padStart(9)} ${"floor p90".padStart(9)} ${"ratio".padStart(7)}  target <= ${TARGET_RATIO}x`;
+  const head = `  ${"variant".padEnd(10)} ${"median ms".padStart(9)} ${"p90 ms".padStart(9)} ${"floor med".padStart(9)} ${"floor p90".padStart(9)} ${"ratio".padStart(7)} ${"script med".padStart(10)} ${"ratio".padStart(7)}  target <= ${TARGET_RATIO}x (vs the floor)`;
   lines.push(head);
   let met = 0;
   const stats = new Map<string, { system: Summary; floor: Summary }>();
@@ -196,10 +207,11 @@ function reportLatency(variants: Variant[], samples: Map<string, Samples>, logs:
     const system = summarize(s.system.map((r) => r.ms));
     const floor = summarize(s.floor.map((r) => r.ms));
     stats.set(v.name, { system, floor });
+    const script = summarize(s.script.map((r) => r.ms));
     const ratio = system.median / floor.median;
     if (ratio <= TARGET_RATIO) met++;
     lines.push(
-      `  ${v.name.padEnd(10)} ${num(system.median)} ${num(system.p90)} ${num(floor.median)} ${num(floor.p90)} ${(ratio.toFixed(2) + "x").padStart(7)}  ${ratio <= TARGET_RATIO ? "met" : `not met (+${(system.median - floor.median).toFixed(0)} ms over the floor)`}`,
+      `  ${v.name.padEnd(10)} ${num(system.median)} ${num(system.p90)} ${num(floor.median)} ${num(floor.p90)} ${(ratio.toFixed(2) + "x").padStart(7)} ${num(script.median, 10)} ${((system.median / script.median).toFixed(2) + "x").padStart(7)}  ${ratio <= TARGET_RATIO ? "met" : `not met (+${(system.median - floor.median).toFixed(0)} ms over the floor)`}`,
     );
   }
 
@@ -257,9 +269,12 @@ async function main(): Promise<void> {
   const logs = new DaemonLogs();
   let net: LocalNetwork | undefined;
   let cluster: Cluster | undefined;
+  let floors: Floors | undefined;
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
+      floors?.floor.close();
+      floors?.script.close();
       await cluster?.stop().catch(() => undefined);
       await net?.stop().catch(() => undefined);
       await closeStandbyThreads().catch(() => undefined);
@@ -274,18 +289,24 @@ async function main(): Promise<void> {
 
   try {
     progress("starting the chain");
-    // accounts: 0 assets, 1 scheduler, 2-5 workers, 6 requester (system); 7 floor pool, 8-10 floor workers, 11 floor requester
-    net = await startLocalNetwork({ port: 0, accounts: 12, deploymentsDir });
+    // accounts: 0 assets, 1 scheduler, 2-5 workers, 6 requester (system); 7 floor pool, 8-10 floor workers, 11 floor
+    // requester; 12 the ethers-defaults script's pool (its own key: the floor's TxSender keeps a local nonce)
+    net = await startLocalNetwork({ port: 0, accounts: 13, deploymentsDir });
     progress("starting the scheduler and the workers");
     cluster = await startCluster(net, { workers: WORKERS, logLevel: "info", stderr: (chunk) => logs.feed(chunk) });
     await publishAssetOrders(net, cluster);
     const a = net.accounts;
-    const floor = await Floor.init(net, cluster.examples, { assetOwner: a[0], scheduler: a[7], workers: [a[8], a[9], a[10]], requester: a[11] }, cluster.schedulerUrl);
+    const floorAccounts = { assetOwner: a[0], scheduler: a[7], workers: [a[8], a[9], a[10]], requester: a[11] };
+    floors = {
+      floor: await Floor.init(net, cluster.examples, floorAccounts, cluster.schedulerUrl, "scheduler"),
+      script: await Floor.init(net, cluster.examples, { ...floorAccounts, scheduler: a[12] }, cluster.schedulerUrl, "ethers-defaults"),
+    };
+    const floor = floors.floor;
     const system = new SystemDriver(net, cluster, { ...defaultSystemOptions, taskPollMs: opts.pollMs });
     progress("");
     console.log(`set up in ${((performance.now() - started) / 1000).toFixed(1)} s (chain ${net.rpcUrl}, scheduler ${cluster.schedulerUrl})`);
 
-    const samples = await measureLatency(variants, opts, system, floor, a[6]);
+    const samples = await measureLatency(variants, opts, system, floors, a[6]);
     const throughput: Throughput[] = [];
     if (opts.volume > 0) {
       for (const trust of opts.throughputTrusts) throughput.push(await measureThroughput(net, trust, opts, system, floor, logs, a[6]));

@@ -26,7 +26,7 @@ export const SYSTEM_PHASES: Phase[] = [
   { key: "work", label: "workers: fetch, run, sign, record (q-th commit)", overhead: false },
   { key: "consensus", label: "tick -> consensus", overhead: true },
   { key: "contribute", label: "contributeBatch tx", overhead: false },
-  { key: "reveals", label: "reveal round trip (q-th reveal stored)", overhead: true },
+  { key: "reveals", label: "q-th reveal stored after the batch's receipt", overhead: true },
   { key: "toFinalize", label: "tick -> finalize step", overhead: true },
   { key: "revealTx", label: "viewTask + revealBatch tx", overhead: false },
   { key: "finalizeTx", label: "finalize tx", overhead: false },
@@ -69,7 +69,7 @@ export interface Milestones {
   quorumReplica?: string;
   consensus?: number;
   contributed?: number;
-  /** the q-th reveal received after the contributeBatch */
+  /** the q-th reveal received (the router asks for them at consensus, while contributeBatch is mined) */
   lastReveal?: number;
   finalizing?: number;
   revealedTx?: number;
@@ -81,14 +81,15 @@ export function milestonesOf(task: TaskOutcome): Milestones {
   const q = task.quorum;
   const commits = t.filter((e) => ALIASES.committed.includes(e.event));
   const contributed = firstAt(t, ALIASES.contributed);
-  const reveals = contributed === undefined ? [] : t.filter((e) => ALIASES.replicaRevealed.includes(e.event) && e.ms >= contributed);
+  const consensus = firstAt(t, ALIASES.consensus);
+  const reveals = consensus === undefined ? [] : t.filter((e) => ALIASES.replicaRevealed.includes(e.event) && e.ms >= consensus);
   const replica = commits[q - 1]?.replicaId;
   return {
     created: firstAt(t, ALIASES.created) ?? 0,
     dispatched: firstAt(t, ALIASES.dispatched),
     quorumCommit: commits[q - 1]?.ms,
     quorumReplica: typeof replica === "string" ? replica : undefined,
-    consensus: firstAt(t, ALIASES.consensus),
+    consensus,
     contributed,
     lastReveal: reveals.length >= q ? reveals[q - 1].ms : undefined,
     finalizing: t.find((e) => e.event === "task.status" && e.to === "finalizing")?.ms,
@@ -132,8 +133,9 @@ export function phasesOf(run: SystemRun, task: TaskOutcome, logs: DaemonLogs): R
     work: diff(dispatched, quorumCommit),
     consensus: diff(quorumCommit, consensus),
     contribute: diff(consensus, contributed),
-    reveals: diff(contributed, lastReveal),
-    toFinalize: diff(lastReveal, finalizing),
+    // the reveals travel while contributeBatch is mined: only what they take beyond its receipt is on the path
+    reveals: diff(contributed, lastReveal) === undefined ? undefined : Math.max(0, lastReveal! - contributed!),
+    toFinalize: diff(lastReveal === undefined || contributed === undefined ? undefined : Math.max(lastReveal, contributed), finalizing),
     revealTx: diff(finalizing ?? lastReveal, revealedTx),
     finalizeTx: diff(revealedTx, finalized),
     seen: diff(finalizedLog, task.doneAt),

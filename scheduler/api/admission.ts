@@ -158,8 +158,10 @@ export async function verifyOnChain<K extends OrderKind>(sub: Submission<K>, ctx
   // must not leave it as an unhandled rejection
   const nowRead = ask("latest block", () => checks.now());
   const stateRead = ask("order state", () => checks.orderState(hash));
-  nowRead.catch(() => undefined);
-  stateRead.catch(() => undefined);
+  // a request's signer is its requester: its nonce is read in the same round (an asset's owner must be read first)
+  const requester = kind === "RequestOrder" ? (order as Signed<RequestOrder>).requester : null;
+  const requesterNonce = requester === null ? null : ask("order nonce", () => checks.orderNonce(requester));
+  for (const read of [nowRead, stateRead, requesterNonce]) read?.catch(() => undefined);
   const now = await nowRead;
   if (order.expiry !== 0n && now >= order.expiry) {
     throw unusable("EXPIRED", `the order expired at ${isoTime(order.expiry)} (chain time ${isoTime(now)})`);
@@ -167,8 +169,8 @@ export async function verifyOnChain<K extends OrderKind>(sub: Submission<K>, ctx
 
   let signer: string;
   let role: string;
-  if (kind === "RequestOrder") {
-    signer = (order as Signed<RequestOrder>).requester;
+  if (requester !== null) {
+    signer = requester;
     role = "the requester";
   } else {
     const { asset, field } = ASSET[kind as Exclude<OrderKind, "RequestOrder">];
@@ -179,7 +181,7 @@ export async function verifyOnChain<K extends OrderKind>(sub: Submission<K>, ctx
     role = `${asset} ${id}'s owner`;
   }
 
-  const [nonce, state] = await Promise.all([ask("order nonce", () => checks.orderNonce(signer)), stateRead]);
+  const [nonce, state] = await Promise.all([requesterNonce ?? ask("order nonce", () => checks.orderNonce(signer)), stateRead]);
   await checkSignature(sub, signer, role, state.presigned, ctx);
   if (order.nonce !== nonce) {
     throw unusable("NONCE_REVOKED", `the order carries nonce ${order.nonce} but ${signer}'s order nonce is ${nonce} (revoked)`);

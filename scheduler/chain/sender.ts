@@ -5,8 +5,8 @@
  * transactions can be in flight at once.
  *
  * Per submission:
- *  1. estimate gas: a revert here is the contract's answer and is thrown as ChainError REVERTED, never retried (the
- *     nonce is not consumed);
+ *  1. estimate gas (and read the fees in the same round trip): a revert here is the contract's answer and is thrown
+ *     as ChainError REVERTED, never retried (the nonce is not consumed);
  *  2. sign once with the next nonce, broadcast; on a transport failure the SAME signed bytes are broadcast again
  *     (same hash, so a send that did arrive is never duplicated);
  *  3. on a nonce conflict (nonce too low, replacement underpriced: another process used this key) the counter is
@@ -150,25 +150,20 @@ export class TxSender {
     const { provider, wallet } = this.modules;
     if (this.nextNonce === null) this.nextNonce = await provider.getTransactionCount(wallet.address, "pending");
     const nonce = this.nextNonce;
-    let estimate: bigint;
-    try {
-      estimate = await provider.estimateGas({
-        from: wallet.address,
-        to: req.to,
-        data: req.data,
-        value: req.value ?? 0n,
-      });
-    } catch (e) {
-      if (classifyError(e) === "revert") throw revertError(req.action, e);
-      throw e;
-    }
+    // the estimate and the fees go out together (one round trip); with both known, populateTransaction asks nothing
+    const estimating = provider.estimateGas({ from: wallet.address, to: req.to, data: req.data, value: req.value ?? 0n }).catch((e: unknown) => {
+      throw classifyError(e) === "revert" ? revertError(req.action, e) : e;
+    });
+    const [estimate, fees] = await Promise.all([estimating, provider.getFeeData()]);
     const gasLimit = estimate + (estimate * BigInt(this.options.gasHeadroomPercent)) / 100n + (req.extraGas ?? 0n);
+    const eip1559 = fees.maxFeePerGas !== null && fees.maxPriorityFeePerGas !== null;
     const tx = await wallet.populateTransaction({
       to: req.to,
       data: req.data,
       value: req.value ?? 0n,
       gasLimit,
       nonce,
+      ...(eip1559 ? { type: 2, maxFeePerGas: fees.maxFeePerGas, maxPriorityFeePerGas: fees.maxPriorityFeePerGas } : {}),
     });
     const raw = await wallet.signTransaction(tx);
     return { raw, hash: Transaction.from(raw).hash!, nonce, gasLimit };

@@ -5,9 +5,10 @@
  */
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { JsonRpcProvider, Network, Wallet, getAddress, isAddress } from "ethers";
-import type { ContractTransactionResponse, TransactionReceipt, TypedDataDomain } from "ethers";
+import { Wallet, getAddress, isAddress } from "ethers";
+import type { ContractTransactionResponse, JsonRpcProvider, TransactionReceipt, TypedDataDomain } from "ethers";
 import { domain as orderDomain } from "../eip712";
+import { rpcProvider } from "../rpc";
 import { DEPLOYMENTS_DIR, deploymentPath } from "../../deploy/deployments";
 import type { Deployment } from "../../deploy/lib";
 import { Hub__factory } from "../../typechain-types/factories/contracts/Hub__factory";
@@ -114,8 +115,7 @@ export class CliContext {
     } catch (error) {
       throw new CliError("RPC_UNREACHABLE", `cannot reach the RPC at ${this.rpcUrl}: ${networkProblem(error)}`);
     }
-    const network = Network.from(chainId);
-    const provider = new JsonRpcProvider(url.href, network, { staticNetwork: network, batchMaxCount: 1, cacheTimeout: -1 });
+    const provider = rpcProvider(url.href, chainId);
     provider.pollingInterval = 500;
     return provider;
   }

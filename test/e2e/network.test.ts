@@ -64,6 +64,11 @@ describe("end to end: chain, scheduler and workers as processes", function () {
       expect(new Set(revealed.map((x) => x.worker)).size).to.be.at.least(3);
       const events = r.task.timeline.map((e) => e.event);
       expect(events).to.include.members(["task.created", "replica.assigned", "replica.committed", "consensus", "contributed", "replica.revealed", "revealed", "finalized"]);
+      // the winners are asked to reveal at consensus, while contributeBatch is mined; their reveals go on chain after it
+      const asked = events.flatMap((e, i) => (e === "replica.reveal_requested" ? [i] : []));
+      expect(asked).to.have.length.at.least(3);
+      expect(Math.max(...asked)).to.be.below(events.indexOf("contributed"));
+      expect(events.lastIndexOf("replica.revealed")).to.be.below(events.indexOf("revealed"));
     });
 
     it("delivers the verified result to the consumer contract through the callback", async function () {

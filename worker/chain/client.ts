@@ -10,8 +10,9 @@
  * The worker never sends contributions itself: the scheduler relays its signed ones (`contributeBatch`), so the
  * worker needs native gas only for the optional deposit.
  */
-import { Contract, JsonRpcProvider, Network, getAddress } from "ethers";
-import type { BaseWallet } from "ethers";
+import { Contract, getAddress } from "ethers";
+import type { BaseWallet, JsonRpcProvider } from "ethers";
+import { rpcProvider } from "../../sdk/rpc";
 import { Hub__factory } from "../../typechain-types/factories/contracts/Hub__factory";
 import { AppRegistry__factory } from "../../typechain-types/factories/contracts/registries/AppRegistry__factory";
 import { DatasetRegistry__factory } from "../../typechain-types/factories/contracts/registries/DatasetRegistry__factory";
@@ -104,8 +105,7 @@ export class EthersWorkerChain implements WorkerChain {
    */
   static async connect(opts: ChainConnectOptions): Promise<EthersWorkerChain> {
     const chainId = await probeChainId(opts.rpcUrl, opts.probeTimeoutMs ?? 10_000);
-    const network = Network.from(chainId);
-    const provider = new JsonRpcProvider(opts.rpcUrl, network, { staticNetwork: network, cacheTimeout: -1 });
+    const provider = rpcProvider(opts.rpcUrl, chainId);
     provider.pollingInterval = 500;
     let hub: string;
     try {

@@ -15,9 +15,9 @@ import { writeFile } from "node:fs/promises";
 import { canonicalJson, directoryDigest, EncodingError } from "../../sdk/encoding";
 import { parseParams, ParamsError, type Params } from "../../sdk/params";
 import { RuntimeError } from "./errors";
-import { runInThread } from "./thread";
+import { runInThread, warmThread } from "./thread";
 import { prepareModule, type PreparedModule } from "./wasi/module";
-import { runSql, tableNameFor } from "./sql";
+import { runSql, tableNameFor, warmSql } from "./sql";
 
 export { RuntimeError, isRuntimeError, type RuntimeErrorCode } from "./errors";
 
@@ -110,6 +110,12 @@ export class Runtime {
   constructor(opts: RuntimeOptions = {}) {
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
     this.moduleCacheSize = opts.moduleCacheSize ?? 16;
+  }
+
+  /** Starts a standby thread for each runtime, so that even the first run of each finds one ready. */
+  async warm(): Promise<void> {
+    warmThread(WASI_THREAD);
+    await warmSql();
   }
 
   /** Runs one app; throws RuntimeError (one line, a `code`) on every failure. */

@@ -3,11 +3,13 @@
  * the caller aborts) the thread is terminated, which stops WebAssembly mid-instruction. A thread runs exactly one job
  * and is then discarded, so nothing of one app survives into the next.
  *
- * Starting a thread costs ~20 ms, so one idle thread per script is kept ready (started in advance, unref'd so it never
- * keeps the process alive); it receives its job as its first message instead of `workerData`. The thread script
- * (plain JavaScript, so a thread starts without a TypeScript compiler) takes its job from its first message and
- * answers with exactly one message:
- * `{ ok: true, value }` or `{ ok: false, code, message }`.
+ * Starting a thread costs ~20 ms of CPU (more when its script loads a large WebAssembly module), so one idle thread
+ * per script is kept ready (unref'd, so it never keeps the process alive). The next one is started when a job ends,
+ * not when it starts: several sandboxes running at once on a small machine (a hedged task's replicas) would otherwise
+ * each share their cores with a thread starting up. `warmThread` starts one ahead of the first job. A thread gets the
+ * script's `threadData` (the same for every thread of a script, e.g. a compiled module) as `workerData`; the thread
+ * script (plain JavaScript, so a thread starts without a TypeScript compiler) takes its job from its first message
+ * and answers with exactly one message: `{ ok: true, value }` or `{ ok: false, code, message }`.
  */
 import { Worker } from "node:worker_threads";
 import type { ResourceLimits, TransferListItem } from "node:worker_threads";
@@ -18,6 +20,8 @@ export interface ThreadOptions {
   timeoutMs: number;
   signal?: AbortSignal;
   transferList?: TransferListItem[];
+  /** the thread's `workerData`: the same for every job of this script (a standby thread is started with it) */
+  threadData?: unknown;
 }
 
 type Reply = { ok: true; value: unknown } | { ok: false; code: RuntimeErrorCode; message: string };
@@ -25,8 +29,9 @@ type Reply = { ok: true; value: unknown } | { ok: false; code: RuntimeErrorCode;
 /** Thread heap limits: the glue needs little; WebAssembly memory is limited separately by the runtime. */
 export const THREAD_LIMITS: ResourceLimits = { maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 32, stackSizeMb: 4 };
 
-function spawn(script: string): Worker {
+function spawn(script: string, threadData: unknown): Worker {
   const worker = new Worker(script, {
+    workerData: threadData,
     resourceLimits: THREAD_LIMITS,
     // The thread prints nothing itself (apps' stdout/stderr are captured in memory); node:wasi's ExperimentalWarning
     // is silenced. Piping the thread's stdio instead would keep an idle standby thread from letting the process exit.
@@ -38,17 +43,23 @@ function spawn(script: string): Worker {
 
 const standby = new Map<string, Worker>();
 
-/** A ready thread for `script` (the standby one when there is one), and a new standby started behind it. */
-function take(script: string): Worker {
-  const ready = standby.get(script);
-  standby.delete(script);
-  const next = spawn(script);
+/** Starts the standby thread of `script` unless it has one. */
+export function warmThread(script: string, threadData?: unknown): void {
+  if (standby.has(script)) return;
+  const next = spawn(script, threadData);
   next.unref();
   next.once("error", () => standby.get(script) === next && standby.delete(script));
   next.once("exit", () => standby.get(script) === next && standby.delete(script));
   standby.set(script, next);
-  if (ready) ready.ref();
-  return ready ?? take(script);
+}
+
+/** The standby thread of `script` when there is one, else a new thread. */
+function take(script: string, threadData: unknown): Worker {
+  const ready = standby.get(script);
+  standby.delete(script);
+  if (!ready) return spawn(script, threadData);
+  ready.ref();
+  return ready;
 }
 
 /** Terminates the idle threads (tests and shutdown; they are unref'd, so a process exits without this). */
@@ -62,7 +73,7 @@ export function runInThread<T>(script: string, job: unknown, opts: ThreadOptions
   return new Promise<T>((resolve, reject) => {
     if (opts.signal?.aborted) return reject(new RuntimeError("CANCELLED", "run cancelled before it started"));
     let settled = false;
-    const worker = take(script);
+    const worker = take(script, opts.threadData);
     const finish = (err: Error | null, value?: T): void => {
       if (settled) return;
       settled = true;
@@ -70,6 +81,7 @@ export function runInThread<T>(script: string, job: unknown, opts: ThreadOptions
       opts.signal?.removeEventListener("abort", onAbort);
       worker.removeAllListeners("message");
       void worker.terminate();
+      warmThread(script, opts.threadData);
       if (err) reject(err);
       else resolve(value as T);
     };

@@ -9,7 +9,7 @@ import type { TypedDataDomain } from "ethers";
 import { domain, hashOrder } from "../../../sdk/eip712";
 import type { AppOrder, DatasetOrder, OrderKind, OrderOf, RequestOrder, Signed, WorkerpoolOrder } from "../../../sdk/eip712";
 import { buildAppOrder, buildDatasetOrder, buildRequestOrder, buildWorkerpoolOrder } from "../../../sdk/orders";
-import { EMPTY_DATASET_ORDER, Matcher, orderSetOf, selectOrders } from "../../../scheduler/matcher";
+import { EMPTY_DATASET_ORDER, Matcher, MatchRefusedError, orderSetOf, selectOrders } from "../../../scheduler/matcher";
 import type { Book, BookEntry, CanMatchResult, MatchRefusal, MatcherChain, OrderSet } from "../../../scheduler/matcher";
 import { openDatabase } from "../../../scheduler/store/db";
 import type { Db } from "../../../scheduler/store/db";
@@ -111,6 +111,8 @@ describe("scheduler matcher", function () {
     let refusals: MatchRefusal[];
     let deals: number;
     let failMatch: boolean;
+    /** the chain client simulates matchOrders: refusals come from it (MatchRefusedError), canMatch is never asked */
+    let refusesInMatch: boolean;
 
     const chain: MatcherChain = {
       async canMatch(o: OrderSet): Promise<CanMatchResult> {
@@ -119,7 +121,9 @@ describe("scheduler matcher", function () {
         return refusal ? { ok: false, refusal } : { ok: true };
       },
       async matchOrders(o: OrderSet) {
-        calls.push("matchOrders");
+        calls.push(`matchOrders ${hashOrder(D, "AppOrder", o.app)}`);
+        const refused = refusesInMatch ? refusals.shift() : undefined;
+        if (refused) throw new MatchRefusedError(refused);
         if (failMatch) throw new Error("execution reverted: ClerkOrderConsumed");
         deals++;
         const remaining = (k: OrderKind, order: Signed<OrderOf<OrderKind>>) => getOrder(db, hashOrder(D, k, order))!.remaining;
@@ -143,6 +147,7 @@ describe("scheduler matcher", function () {
       refusals = [];
       deals = 0;
       failMatch = false;
+      refusesInMatch = false;
     });
     afterEach(() => db.close());
 
@@ -151,7 +156,7 @@ describe("scheduler matcher", function () {
       const requestHash = add("RequestOrder", request({ volume: 3n }));
       const own = pool({ volume: 10n });
       const report = await matcher([own]).matchOnce();
-      expect(calls).to.deep.equal([`canMatch ${appHash}`, "matchOrders"]);
+      expect(calls).to.deep.equal([`canMatch ${appHash}`, `matchOrders ${appHash}`]);
       expect(report.matched).to.have.length(1);
       expect(report.matched[0]).to.include({ request: requestHash, app: appHash, volume: 3n, dataset: null });
       expect(getOrder(db, requestHash)).to.include({ status: "consumed", remaining: 0n });
@@ -201,10 +206,32 @@ describe("scheduler matcher", function () {
       add("RequestOrder", request());
       refusals.push({ name: "ClerkOrderConsumed", args: [stale], message: `ClerkOrderConsumed(${stale})` });
       const report = await matcher().matchOnce();
-      expect(calls).to.deep.equal([`canMatch ${stale}`, `canMatch ${fresh}`, "matchOrders"]);
+      expect(calls).to.deep.equal([`canMatch ${stale}`, `canMatch ${fresh}`, `matchOrders ${fresh}`]);
       expect(report.retired).to.deep.equal([{ hash: stale, status: "consumed", reason: `ClerkOrderConsumed(${stale})` }]);
       expect(getOrder(db, stale)).to.include({ status: "consumed", remaining: 0n });
       expect(report.matched[0].app).to.equal(fresh);
+    });
+
+    it("precheck: false sends matchOrders at once and handles its refusals as canMatch's (retire, retry, skip)", async function () {
+      refusesInMatch = true;
+      const stale = add("AppOrder", app({ appprice: 1n }));
+      const fresh = add("AppOrder", app({ appprice: 2n }));
+      const first = add("RequestOrder", request());
+      refusals.push({ name: "ClerkOrderConsumed", args: [stale], message: `ClerkOrderConsumed(${stale})` });
+      const m = new Matcher({ workerpool: POOL, precheck: false }, { db, domain: D, chain, workerpoolOrders: [pool()], now: () => Number(NOW) * 1000 });
+      const report = await m.matchOnce();
+      expect(calls).to.deep.equal([`matchOrders ${stale}`, `matchOrders ${fresh}`]);
+      expect(report.retired).to.deep.equal([{ hash: stale, status: "consumed", reason: `ClerkOrderConsumed(${stale})` }]);
+      expect(report.matched.map((d) => [d.request, d.app])).to.deep.equal([[first, fresh]]);
+
+      calls = [];
+      const second = add("RequestOrder", request());
+      const message = `ClerkInsufficientBalance(${REQUESTER}, 0, 5)`;
+      refusals.push({ name: "ClerkInsufficientBalance", args: [REQUESTER, 0n, 5n], message });
+      const again = await m.matchOnce();
+      expect(calls).to.deep.equal([`matchOrders ${fresh}`]);
+      expect(again.skipped).to.deep.equal([{ request: second, reason: `canMatch: ${message}` }]);
+      expect(getOrder(db, second)).to.include({ status: "open", reason: `canMatch: ${message}` });
     });
 
     it("retires a request whose nonce was revoked, and stops the round when the scheduler cannot stake", async function () {

@@ -94,6 +94,19 @@ describe("scheduler chain client", function () {
       expect(check.reason?.name).to.equal("ClerkPriceTooHigh");
       expect(check.reason?.named).to.deep.equal({ kind: 0n, price: PRICES.app, maxPrice: PRICES.app - 1n });
     });
+
+    it("matchOrders refused by its gas estimate gives canMatch's reason, with nothing sent (the matcher's precheck: false)", async function () {
+      const cheap = await orders(w, { appmaxprice: PRICES.app - 1n });
+      const provider = countingProvider(w);
+      const client = w.newClient({}, provider.provider);
+      const e = await chainErrorOf(() => client.matchOrders(cheap.app, cheap.dataset, cheap.workerpool, cheap.request));
+      expect(e.code).to.equal("REVERTED");
+      expect(e.details.txHash).to.equal(undefined);
+      expect(e.revert?.name).to.equal("ClerkPriceTooHigh");
+      expect(e.revert?.named).to.deep.equal({ kind: 0n, price: PRICES.app, maxPrice: PRICES.app - 1n });
+      expect(provider.calls.eth_sendRawTransaction ?? 0).to.equal(0);
+      provider.provider.destroy();
+    });
   });
 
   describe("deals and tasks", function () {

@@ -6,7 +6,8 @@
  */
 import { join } from "node:path";
 import { RuntimeError } from "../errors";
-import { runInThread } from "../thread";
+import { readFile } from "node:fs/promises";
+import { runInThread, warmThread } from "../thread";
 import { checkQuery } from "./check";
 
 /** A cell of the result: INTEGER beyond ±(2^53-1) as bigint, REAL as number, TEXT, BLOB as "0x…" hex, NULL. */
@@ -77,5 +78,21 @@ export async function runSql(opts: SqlRunOptions): Promise<SqlResult> {
     maxOutputBytes: opts.maxOutputBytes,
     maxMemoryBytes,
   };
-  return runInThread<SqlResult>(THREAD_SCRIPT, job, { timeoutMs: opts.timeoutMs, signal: opts.signal });
+  return runInThread<SqlResult>(THREAD_SCRIPT, job, { timeoutMs: opts.timeoutMs, signal: opts.signal, threadData: await sqlThreadData() });
+}
+
+let compiledSqlJs: Promise<{ sqlWasm: WebAssembly.Module }> | null = null;
+
+/** sql.js's WebAssembly, compiled once per process and shared by every sql thread (see sql-thread.js). */
+function sqlThreadData(): Promise<{ sqlWasm: WebAssembly.Module }> {
+  compiledSqlJs ??= readFile(require.resolve("sql.js/dist/sql-wasm.wasm"))
+    .then((bytes) => WebAssembly.compile(bytes))
+    .then((sqlWasm) => ({ sqlWasm }));
+  compiledSqlJs.catch(() => (compiledSqlJs = null)); // a failure is retried by the next run
+  return compiledSqlJs;
+}
+
+/** Starts a standby sql thread ahead of the first query (a worker calls this when it starts). */
+export async function warmSql(): Promise<void> {
+  warmThread(THREAD_SCRIPT, await sqlThreadData());
 }

@@ -1,7 +1,8 @@
 // @ts-check
 /**
  * The sandbox thread of the `sql` runtime, run by `runInThread` (worker/runtime/thread.ts): its job (a `SqlJob`) is
- * the first message, or `workerData` when set. Plain JavaScript so that a thread starts without a TypeScript
+ * the first message; `workerData.sqlWasm`, when given, is sql.js's WebAssembly already compiled by the parent (each
+ * thread then skips compiling it: about half of a thread's start-up). Plain JavaScript so that a thread starts without a TypeScript
  * compiler. It answers with exactly one message: `{ ok: true, value: { columns, rows } }` or
  * `{ ok: false, code, message }`.
  *
@@ -71,9 +72,23 @@ pinEnvironment();
 const initSqlJs = /** @type {(config: object) => Promise<SqlJs>} */ (require("sql.js"));
 const port = /** @type {import("node:worker_threads").MessagePort} */ (parentPort);
 
-// sql.js compiles and starts its WebAssembly now: a standby thread (see thread.ts) is warm before its job arrives
+// sql.js instantiates its WebAssembly now: a standby thread (see thread.ts) is warm before its job arrives
+const compiled = /** @type {WebAssembly.Module | undefined} */ (workerData?.sqlWasm);
 const sqlReady = initSqlJs({
   locateFile: () => require.resolve("sql.js/dist/sql-wasm.wasm"),
+  // Emscripten's hook: instantiate the parent's compiled module instead of fetching and compiling the file
+  ...(compiled instanceof WebAssembly.Module
+    ? {
+        /**
+         * @param {WebAssembly.Imports} imports
+         * @param {(instance: WebAssembly.Instance, module: WebAssembly.Module) => void} receive
+         */
+        instantiateWasm: (imports, receive) => {
+          WebAssembly.instantiate(compiled, imports).then((instance) => receive(instance, compiled));
+          return {};
+        },
+      }
+    : {}),
   // sql.js 1.x registers its legacy extension functions (stdev, median, …) unless told not to; pinned explicitly so
   // that every worker has the same function set whatever a future default says
   useOldExtensionFunctions: true,
@@ -92,11 +107,10 @@ readJob()
   );
 
 /**
- * The job: `workerData` when the thread was started for it, else the first message (a standby thread, see thread.ts).
+ * The job: the first message.
  * @returns {Promise<SqlJob>}
  */
 function readJob() {
-  if (workerData != null) return Promise.resolve(/** @type {SqlJob} */ (workerData));
   return new Promise((resolve) => port.once("message", resolve));
 }
 
