@@ -10,7 +10,7 @@
  * broadcast, then the receipt) over the same provider settings (`sdk/rpc.ts`). A transaction thus costs both sides
  * the same, and the ratio shows only what the system adds around them.
  * `sends: "ethers-defaults"` (for reference): what a script written the obvious way pays, a JsonRpcProvider with
- * ethers' defaults and `await (await contract.method(…)).wait()`; each of its sequential round trips (nonce, estimate,
+ * ethers' defaults (but its response cache) and `await (await contract.method(…)).wait()`; each of its sequential round trips (nonce, estimate,
  * fees, broadcast, receipt) waits for ethers' 10 ms batch stall first.
  *
  * It uses a pool of its own (registered by another account, which is its owner and consenting scheduler), so the
@@ -131,7 +131,8 @@ export class Floor {
       send = (action, data) => sender.send({ action, to: d.hub, data });
     } else {
       const network = Network.from(d.chainId);
-      provider = new JsonRpcProvider(net.rpcUrl, network, { staticNetwork: network });
+      // ethers' defaults but its 250 ms response cache, which would hand back-to-back sends a stale nonce
+      provider = new JsonRpcProvider(net.rpcUrl, network, { staticNetwork: network, cacheTimeout: -1 });
       const wallet = accounts.scheduler.connect(provider);
       send = async (action, data) => {
         const receipt = await (await wallet.sendTransaction({ to: d.hub, data })).wait();
