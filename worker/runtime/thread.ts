@@ -1,15 +1,20 @@
 /**
- * Runs one sandboxed job in a fresh worker thread and enforces its wall-clock deadline: when the deadline passes (or
- * the caller aborts) the thread is terminated, which stops WebAssembly mid-instruction. A thread runs exactly one job
- * and is then discarded, so nothing of one app survives into the next.
+ * Runs one sandboxed job in a worker thread and enforces its wall-clock deadline: when the deadline passes (or the
+ * caller aborts) the thread is terminated, which stops WebAssembly mid-instruction.
  *
- * Starting a thread costs ~20 ms of CPU (more when its script loads a large WebAssembly module), so one idle thread
- * per script is kept ready (unref'd, so it never keeps the process alive). The next one is started when a job ends,
- * not when it starts: several sandboxes running at once on a small machine (a hedged task's replicas) would otherwise
- * each share their cores with a thread starting up. `warmThread` starts one ahead of the first job. A thread gets the
- * script's `threadData` (the same for every thread of a script, e.g. a compiled module) as `workerData`; the thread
- * script (plain JavaScript, so a thread starts without a TypeScript compiler) takes its job from its first message
- * and answers with exactly one message: `{ ok: true, value }` or `{ ok: false, code, message }`.
+ * Starting a thread costs ~20–30 ms of CPU, as much as a small app's whole run: with a hedged task's replicas running
+ * side by side on a small machine, those starts were the main cost of a run. So a thread that answered a job
+ * successfully is kept, idle and unref'd (it never keeps the process alive), for the next job of the same script:
+ * one idle thread per script, each serving at most MAX_JOBS_PER_THREAD jobs. A thread that failed, ran out of time or
+ * was cancelled is terminated and an idle one is started in its place; `warmThread` starts one ahead of the first
+ * job. Reuse must not let one job see anything of another, so the thread scripts build everything a job can observe
+ * anew for each job (a new WASI instance and module instance; a new SQLite with a reseeded random source) and run a
+ * full garbage collection after answering, which also keeps node:wasi's grown memories from piling up (see
+ * bench/runtime/README.md).
+ *
+ * A thread gets the script's `threadData` (the same for every thread of a script, e.g. a compiled module) as
+ * `workerData`. The thread script (plain JavaScript, so a thread starts without a TypeScript compiler) takes each
+ * message as a job and answers each with exactly one message: `{ ok: true, value }` or `{ ok: false, code, message }`.
  */
 import { Worker } from "node:worker_threads";
 import type { ResourceLimits, TransferListItem } from "node:worker_threads";
@@ -41,23 +46,34 @@ function spawn(script: string, threadData: unknown): Worker {
   return worker;
 }
 
-const standby = new Map<string, Worker>();
+/** Jobs one thread serves before it is replaced (bounds whatever a long-lived thread could accumulate). */
+export const MAX_JOBS_PER_THREAD = 200;
 
-/** Starts the standby thread of `script` unless it has one. */
-export function warmThread(script: string, threadData?: unknown): void {
-  if (standby.has(script)) return;
-  const next = spawn(script, threadData);
-  next.unref();
-  next.once("error", () => standby.get(script) === next && standby.delete(script));
-  next.once("exit", () => standby.get(script) === next && standby.delete(script));
-  standby.set(script, next);
+const standby = new Map<string, Worker>();
+const jobsServed = new WeakMap<Worker, number>();
+
+/** Keeps `worker` as the idle thread of `script` (false when there already is one). */
+function park(script: string, worker: Worker): boolean {
+  if (standby.has(script)) return false;
+  worker.unref();
+  worker.once("error", () => standby.get(script) === worker && standby.delete(script));
+  worker.once("exit", () => standby.get(script) === worker && standby.delete(script));
+  standby.set(script, worker);
+  return true;
 }
 
-/** The standby thread of `script` when there is one, else a new thread. */
+/** Starts the idle thread of `script` unless it has one. */
+export function warmThread(script: string, threadData?: unknown): void {
+  if (!standby.has(script)) park(script, spawn(script, threadData));
+}
+
+/** The idle thread of `script` when there is one, else a new thread. */
 function take(script: string, threadData: unknown): Worker {
   const ready = standby.get(script);
   standby.delete(script);
   if (!ready) return spawn(script, threadData);
+  ready.removeAllListeners("error");
+  ready.removeAllListeners("exit");
   ready.ref();
   return ready;
 }
@@ -74,14 +90,21 @@ export function runInThread<T>(script: string, job: unknown, opts: ThreadOptions
     if (opts.signal?.aborted) return reject(new RuntimeError("CANCELLED", "run cancelled before it started"));
     let settled = false;
     const worker = take(script, opts.threadData);
-    const finish = (err: Error | null, value?: T): void => {
+    /** `answered`: the thread answered `ok` and can serve another job. */
+    const finish = (err: Error | null, value?: T, answered = false): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       opts.signal?.removeEventListener("abort", onAbort);
       worker.removeAllListeners("message");
-      void worker.terminate();
-      warmThread(script, opts.threadData);
+      worker.removeAllListeners("error");
+      worker.removeAllListeners("exit");
+      const served = (jobsServed.get(worker) ?? 0) + 1;
+      jobsServed.set(worker, served);
+      if (!(answered && served < MAX_JOBS_PER_THREAD && park(script, worker))) {
+        void worker.terminate();
+        warmThread(script, opts.threadData);
+      }
       if (err) reject(err);
       else resolve(value as T);
     };
@@ -92,7 +115,7 @@ export function runInThread<T>(script: string, job: unknown, opts: ThreadOptions
     const onAbort = (): void => finish(new RuntimeError("CANCELLED", "run cancelled"));
     opts.signal?.addEventListener("abort", onAbort, { once: true });
     worker.on("message", (reply: Reply) => {
-      if (reply.ok) finish(null, reply.value as T);
+      if (reply.ok) finish(null, reply.value as T, true);
       else finish(new RuntimeError(reply.code, reply.message));
     });
     worker.once("error", (e: Error & { code?: string }) => {

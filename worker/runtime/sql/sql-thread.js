@@ -1,10 +1,15 @@
 // @ts-check
 /**
- * The sandbox thread of the `sql` runtime, run by `runInThread` (worker/runtime/thread.ts): its job (a `SqlJob`) is
- * the first message; `workerData.sqlWasm`, when given, is sql.js's WebAssembly already compiled by the parent (each
- * thread then skips compiling it: about half of a thread's start-up). Plain JavaScript so that a thread starts without a TypeScript
+ * The sandbox thread of the `sql` runtime, run by `runInThread` (worker/runtime/thread.ts): each message is a job (a
+ * `SqlJob`), answered in turn; `workerData.sqlWasm`, when given, is sql.js's WebAssembly already compiled by the
+ * parent (each thread then skips compiling it: about half of a thread's start-up). Plain JavaScript so that a thread starts without a TypeScript
  * compiler. It answers with exactly one message: `{ ok: true, value: { columns, rows } }` or
  * `{ ok: false, code, message }`.
+ *
+ * A thread serves several jobs (thread.ts), and each runs on a SQLite of its own: sql.js is loaded afresh (a new
+ * module instance, so a new SQLite with its own memory and random state) with the random source reset to its seed,
+ * exactly as in a new thread. That instance is prepared as soon as the previous job has answered, so a job finds it
+ * ready; after each answer a full garbage collection frees the previous one.
  *
  * Steps: pin the environment (below), load sql.js (SQLite compiled to WebAssembly), open the dataset (a SQLite file,
  * recognised by its 16-byte header, or a CSV file loaded into one table, see csv-core.js; none: an empty in-memory
@@ -68,54 +73,76 @@ class SandboxError extends Error {
   }
 }
 
+/** The pinned random stream (see pinEnvironment); restarted from its seed for each job's SQLite. */
+let random = splitmix32(PINNED_SEED);
 pinEnvironment();
-const initSqlJs = /** @type {(config: object) => Promise<SqlJs>} */ (require("sql.js"));
 const port = /** @type {import("node:worker_threads").MessagePort} */ (parentPort);
-
-// sql.js instantiates its WebAssembly now: a standby thread (see thread.ts) is warm before its job arrives
 const compiled = /** @type {WebAssembly.Module | undefined} */ (workerData?.sqlWasm);
-const sqlReady = initSqlJs({
-  locateFile: () => require.resolve("sql.js/dist/sql-wasm.wasm"),
-  // Emscripten's hook: instantiate the parent's compiled module instead of fetching and compiling the file
-  ...(compiled instanceof WebAssembly.Module
-    ? {
-        /**
-         * @param {WebAssembly.Imports} imports
-         * @param {(instance: WebAssembly.Instance, module: WebAssembly.Module) => void} receive
-         */
-        instantiateWasm: (imports, receive) => {
-          WebAssembly.instantiate(compiled, imports).then((instance) => receive(instance, compiled));
-          return {};
-        },
-      }
-    : {}),
-  // sql.js 1.x registers its legacy extension functions (stdev, median, …) unless told not to; pinned explicitly so
-  // that every worker has the same function set whatever a future default says
-  useOldExtensionFunctions: true,
-});
-sqlReady.catch(() => {}); // a failure is reported when the job awaits it, not as an unhandled rejection before
-
-readJob()
-  .then(run)
-  .then(
-    (value) => port.postMessage({ ok: true, value }),
-    (e) => {
-      const err =
-        e instanceof SandboxError ? e : new SandboxError("NON_ZERO_EXIT", `sql runtime failed: ${messageOf(e)}`);
-      port.postMessage({ ok: false, code: err.code, message: err.message });
-    },
-  );
+require("node:v8").setFlagsFromString("--expose-gc");
+const collectGarbage = /** @type {() => void} */ (require("node:vm").runInNewContext("gc"));
 
 /**
- * The job: the first message.
- * @returns {Promise<SqlJob>}
+ * A new SQLite for the next job: sql.js's module evaluated again (it keeps its instance in a module variable), its
+ * WebAssembly instantiated (from the parent's compiled module when given), the random stream at its seed.
+ * @returns {Promise<SqlJs>}
  */
-function readJob() {
-  return new Promise((resolve) => port.once("message", resolve));
+function freshSqlJs() {
+  random = splitmix32(PINNED_SEED);
+  delete require.cache[require.resolve("sql.js")];
+  const initSqlJs = /** @type {(config: object) => Promise<SqlJs>} */ (require("sql.js"));
+  const ready = initSqlJs(sqlJsConfig());
+  ready.catch(() => {}); // a failure is reported when the job awaits it, not as an unhandled rejection before
+  return ready;
 }
 
-/** @param {SqlJob} job */
-async function run(job) {
+/** sql.js's configuration: the parent's compiled module when given, the extension functions pinned. */
+function sqlJsConfig() {
+  return {
+    locateFile: () => require.resolve("sql.js/dist/sql-wasm.wasm"),
+    // Emscripten's hook: instantiate the parent's compiled module instead of fetching and compiling the file
+    ...(compiled instanceof WebAssembly.Module
+      ? {
+          /**
+           * @param {WebAssembly.Imports} imports
+           * @param {(instance: WebAssembly.Instance, module: WebAssembly.Module) => void} receive
+           */
+          instantiateWasm: (imports, receive) => {
+            WebAssembly.instantiate(compiled, imports).then((instance) => receive(instance, compiled));
+            return {};
+          },
+        }
+      : {}),
+    // sql.js 1.x registers its legacy extension functions (stdev, median, …) unless told not to; pinned explicitly so
+    // that every worker has the same function set whatever a future default says
+    useOldExtensionFunctions: true,
+  };
+}
+
+// The first SQLite is made now: a thread started ahead (see thread.ts) is warm before its first job arrives.
+let sqlReady = freshSqlJs();
+let jobs = Promise.resolve();
+port.on("message", (/** @type {SqlJob} */ job) => {
+  jobs = jobs.then(() => serve(job));
+});
+
+/** Answers one job, then prepares the next job's SQLite. @param {SqlJob} job */
+async function serve(job) {
+  try {
+    port.postMessage({ ok: true, value: await run(job, sqlReady) });
+  } catch (e) {
+    const err = e instanceof SandboxError ? e : new SandboxError("NON_ZERO_EXIT", `sql runtime failed: ${messageOf(e)}`);
+    port.postMessage({ ok: false, code: err.code, message: err.message });
+  }
+  await new Promise((resolve) => setImmediate(resolve)); // the answer leaves first
+  collectGarbage();
+  sqlReady = freshSqlJs();
+}
+
+/**
+ * @param {SqlJob} job
+ * @param {Promise<SqlJs>} sqlReady this job's SQLite
+ */
+async function run(job, sqlReady) {
   const SQL = await sqlReady;
   const db = openDataset(SQL, job);
   guard(() => db.run("PRAGMA query_only = 1"), "INVALID_QUERY", job);
@@ -132,12 +159,11 @@ function pinEnvironment() {
     proto[`get${part}`] = proto[`getUTC${part}`];
   }
   proto.getTimezoneOffset = () => 0;
-  const next = splitmix32(PINNED_SEED);
-  Math.random = () => next() / 2 ** 32;
+  Math.random = () => random() / 2 ** 32;
   /** @param {NodeJS.ArrayBufferView} view */
   const fill = (view) => {
     const bytes = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
-    for (let k = 0; k < bytes.length; k++) bytes[k] = next() & 0xff;
+    for (let k = 0; k < bytes.length; k++) bytes[k] = random() & 0xff;
     return view;
   };
   // Emscripten's entropy source under Node (SQLite seeds its PRNG from it)

@@ -12,7 +12,11 @@
  * - filestat inode, device, link count and timestamps read as 0 (or 1 link);
  * - /in (preopen fd 3) is read-only; /out (fd 4) refuses links and symlinks, and counts written bytes;
  * - the environment and arguments are given by the caller (the host's never leak: `env` is explicit).
- * The thread posts one reply: `{ ok: true, value: { exitCode: 0, stdout, stderr, … } }` or `{ ok: false, code, message }`.
+ * Each message is a job; the thread posts one reply per job: `{ ok: true, value: { exitCode: 0, stdout, stderr, … } }`
+ * or `{ ok: false, code, message }`. A thread serves several jobs in turn (thread.ts), so everything a job can observe
+ * is built anew for it in `main` (the WASI instance, the module instance and its memory, the virtual clock, the random
+ * stream, the descriptor table, the logs); nothing outlives a job but the module-level constants below. After each
+ * reply a full garbage collection frees the job's instance, so node:wasi's grown memories never pile up.
  */
 const { parentPort } = require("node:worker_threads");
 const { WASI } = require("node:wasi");
@@ -405,12 +409,17 @@ function main() {
   post({ ok: true, value: { exitCode, ...logs(), memoryBytes: memory.buffer.byteLength } });
 }
 
-// The job arrives as the first message (see thread.ts): the thread may have been started before the job existed.
-parentPort?.once("message", (/** @type {Job} */ message) => {
+// A full GC after each job (see above): `gc` is exposed to a fresh context once the flag is set.
+require("node:v8").setFlagsFromString("--expose-gc");
+const collectGarbage = /** @type {() => void} */ (require("node:vm").runInNewContext("gc"));
+
+// Jobs arrive as messages (see thread.ts): the thread may have been started before the first job existed.
+parentPort?.on("message", (/** @type {Job} */ message) => {
   job = message;
   try {
     main();
   } catch (e) {
     post({ ok: false, code: "NON_ZERO_EXIT", message: `sandbox failed: ${/** @type {Error} */ (e).message}` });
   }
+  setImmediate(collectGarbage); // after the reply has left
 });
