@@ -20,7 +20,7 @@ export interface Phase {
 export const SYSTEM_PHASES: Phase[] = [
   { key: "sign", label: "sign the request order", overhead: false },
   { key: "post", label: "POST /orders: admission checks, book", overhead: true },
-  { key: "match", label: "matcher: canMatch + matchOrders tx", overhead: false },
+  { key: "match", label: "matcher: matchOrders tx", overhead: false },
   { key: "watch", label: "chain watcher -> deal read, task created", overhead: true },
   { key: "dispatch", label: "tick -> first replica dispatched", overhead: true },
   { key: "work", label: "workers: fetch, run, sign, record (q-th commit)", overhead: false },

@@ -86,7 +86,8 @@ async function measureWorkload(variants: Variant[], workload: Workload, ref: Ref
     if (process.stderr.isTTY) process.stderr.write(`\r${workload.name}: iteration ${i + 1}/${total}${i < opts.warmup ? " (warm-up)" : ""}   `);
     for (let k = 0; k < variants.length; k++) {
       const variant = variants[(i + k) % variants.length];
-      // lets the previous run's background work settle (the runtime starts its next standby thread as a run begins)
+      // lets the previous run's background work settle (a reused thread collects its garbage after answering; a
+      // replaced one has its successor booting)
       await sleep(opts.gapMs);
       const m = await variant.measure(workload);
       checkSameWork(m, ref, variant, workload);
@@ -143,9 +144,9 @@ async function main(): Promise<void> {
     `app ${relative(process.cwd(), APP_PATH)} (${bytes.length} bytes, sha256 ${createHash("sha256").update(bytes).digest("hex").slice(0, 16)}…); ` +
       `${opts.iterations} measured iterations per variant after ${opts.warmup} warm-up (discarded)`,
   );
-  console.log(`variants interleaved round-robin (first variant rotates each iteration); ${opts.gapMs} ms idle gap before every run, so the runtime's standby thread has started before a warm run`);
-  console.log("cold: unseen module bytes (nonce custom section) so nothing is cached; runtime cold = new Runtime, no standby thread");
-  console.log("warm: module compiled once and reused; runtime warm = one Runtime (module cached, standby thread ready)");
+  console.log(`variants interleaved round-robin (first variant rotates each iteration); ${opts.gapMs} ms idle gap before every run, so the runtime's idle thread is ready before a warm run`);
+  console.log("cold: unseen module bytes (nonce custom section) so nothing is cached; runtime cold = new Runtime, no idle thread");
+  console.log("warm: module compiled once and reused; runtime warm = one Runtime (module cached, the previous run's thread reused)");
 
   const started = performance.now();
   const { variants, close } = await makeVariants(bytes);

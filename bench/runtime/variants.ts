@@ -150,7 +150,7 @@ async function runtimeRun(runtime: Runtime, app: Uint8Array, workload: Workload,
 
 /**
  * The four variants over one module. The warm ones are warmed by the caller's discarded warm-up iterations (their
- * first run compiles); `close` stops the runtime's standby thread.
+ * first run compiles); `close` stops the runtime's idle thread.
  */
 export async function makeVariants(bytes: Uint8Array): Promise<{ variants: Variant[]; close(): Promise<void> }> {
   const bareModule = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
@@ -175,7 +175,7 @@ export async function makeVariants(bytes: Uint8Array): Promise<{ variants: Varia
       name: "runtime cold",
       side: "runtime",
       temperature: "cold",
-      // a new Runtime (empty module cache), unseen bytes, and no standby thread: the first run of a fresh worker
+      // a new Runtime (empty module cache), unseen bytes, and no idle thread: the first run of a fresh worker
       async measure(w) {
         const fresh = withNonce(bytes);
         await closeStandbyThreads();

@@ -112,7 +112,7 @@ export class Runtime {
     this.moduleCacheSize = opts.moduleCacheSize ?? 16;
   }
 
-  /** Starts a standby thread for each runtime, so that even the first run of each finds one ready. */
+  /** Starts an idle sandbox thread for each runtime, so that even the first run of each finds one ready. */
   async warm(): Promise<void> {
     warmThread(WASI_THREAD);
     await warmSql();

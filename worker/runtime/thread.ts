@@ -9,8 +9,8 @@
  * was cancelled is terminated and an idle one is started in its place; `warmThread` starts one ahead of the first
  * job. Reuse must not let one job see anything of another, so the thread scripts build everything a job can observe
  * anew for each job (a new WASI instance and module instance; a new SQLite with a reseeded random source) and run a
- * full garbage collection after answering, which also keeps node:wasi's grown memories from piling up (see
- * bench/runtime/README.md).
+ * full garbage collection after answering, so that the grown memories of past jobs never pile up (node:wasi aborts
+ * the process when they do on one thread, see bench/runtime/README.md).
  *
  * A thread gets the script's `threadData` (the same for every thread of a script, e.g. a compiled module) as
  * `workerData`. The thread script (plain JavaScript, so a thread starts without a TypeScript compiler) takes each
@@ -25,7 +25,7 @@ export interface ThreadOptions {
   timeoutMs: number;
   signal?: AbortSignal;
   transferList?: TransferListItem[];
-  /** the thread's `workerData`: the same for every job of this script (a standby thread is started with it) */
+  /** the thread's `workerData`: the same for every job of this script (an idle thread is started with it) */
   threadData?: unknown;
 }
 
@@ -39,7 +39,7 @@ function spawn(script: string, threadData: unknown): Worker {
     workerData: threadData,
     resourceLimits: THREAD_LIMITS,
     // The thread prints nothing itself (apps' stdout/stderr are captured in memory); node:wasi's ExperimentalWarning
-    // is silenced. Piping the thread's stdio instead would keep an idle standby thread from letting the process exit.
+    // is silenced. Piping the thread's stdio instead would keep an idle thread from letting the process exit.
     execArgv: ["--no-warnings"],
     env: {}, // the sandbox glue sees no host environment variable
   });
@@ -49,28 +49,28 @@ function spawn(script: string, threadData: unknown): Worker {
 /** Jobs one thread serves before it is replaced (bounds whatever a long-lived thread could accumulate). */
 export const MAX_JOBS_PER_THREAD = 200;
 
-const standby = new Map<string, Worker>();
+const idle = new Map<string, Worker>();
 const jobsServed = new WeakMap<Worker, number>();
 
 /** Keeps `worker` as the idle thread of `script` (false when there already is one). */
 function park(script: string, worker: Worker): boolean {
-  if (standby.has(script)) return false;
+  if (idle.has(script)) return false;
   worker.unref();
-  worker.once("error", () => standby.get(script) === worker && standby.delete(script));
-  worker.once("exit", () => standby.get(script) === worker && standby.delete(script));
-  standby.set(script, worker);
+  worker.once("error", () => idle.get(script) === worker && idle.delete(script));
+  worker.once("exit", () => idle.get(script) === worker && idle.delete(script));
+  idle.set(script, worker);
   return true;
 }
 
 /** Starts the idle thread of `script` unless it has one. */
 export function warmThread(script: string, threadData?: unknown): void {
-  if (!standby.has(script)) park(script, spawn(script, threadData));
+  if (!idle.has(script)) park(script, spawn(script, threadData));
 }
 
 /** The idle thread of `script` when there is one, else a new thread. */
 function take(script: string, threadData: unknown): Worker {
-  const ready = standby.get(script);
-  standby.delete(script);
+  const ready = idle.get(script);
+  idle.delete(script);
   if (!ready) return spawn(script, threadData);
   ready.removeAllListeners("error");
   ready.removeAllListeners("exit");
@@ -80,9 +80,9 @@ function take(script: string, threadData: unknown): Worker {
 
 /** Terminates the idle threads (tests and shutdown; they are unref'd, so a process exits without this). */
 export async function closeStandbyThreads(): Promise<void> {
-  const idle = [...standby.values()];
-  standby.clear();
-  await Promise.all(idle.map((w) => w.terminate()));
+  const threads = [...idle.values()];
+  idle.clear();
+  await Promise.all(threads.map((w) => w.terminate()));
 }
 
 export function runInThread<T>(script: string, job: unknown, opts: ThreadOptions): Promise<T> {

@@ -80,6 +80,18 @@ describe("sandbox threads: reuse", function () {
       expect(await wasi("probe")).to.equal(fresh);
     });
 
+    it("wasi: 60 memory-hungry runs in a row on one reused thread stay stable and give one digest", async function () {
+      this.timeout(60_000);
+      const app = await readFile(join(ROOT, "apps", "build", "sieve.wasm"));
+      const digests = new Set<string>();
+      for (let i = 0; i < 60; i++) {
+        const r = await runtime.run({ runtime: "wasi", app, params: JSON.stringify({ args: ["--n", "30000000"] }), seed: SEED });
+        digests.add(r.digest);
+        await rm(r.outputDir, { recursive: true, force: true });
+      }
+      expect(digests.size).to.equal(1);
+    });
+
     it("sql: a view reading random(), randomblob() and the clock gives a new thread's rows after other queries", async function () {
       const dir = await mkdtemp(join(tmpdir(), "concord-thread-"));
       try {

@@ -92,7 +92,7 @@ function sqlThreadData(): Promise<{ sqlWasm: WebAssembly.Module }> {
   return compiledSqlJs;
 }
 
-/** Starts a standby sql thread ahead of the first query (a worker calls this when it starts). */
+/** Starts an idle sql thread ahead of the first query (a worker calls this when it starts). */
 export async function warmSql(): Promise<void> {
   warmThread(THREAD_SCRIPT, await sqlThreadData());
 }
