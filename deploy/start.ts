@@ -27,8 +27,9 @@ function printOutcome(title: string, r: RequestOutcome): void {
   console.log(`  result    ${JSON.stringify(r.result)}`);
   console.log(`  digest    ${r.digest}`);
   if (r.callbackData) console.log(`  callback  ${r.callbackData} ("${showCallback(r.callbackData)}")`);
+  // the scheduler's own transactions (the chain.* entries are the events they emitted, recorded from the receipts)
   for (const e of r.task.timeline) {
-    if (e.tx) console.log(`  tx        ${e.event.padEnd(12)} ${e.tx} (+${e.ms} ms)`);
+    if (e.tx && !e.event.startsWith("chain.")) console.log(`  tx        ${e.event.padEnd(12)} ${e.tx} (+${e.ms} ms)`);
   }
   console.log(`  time      ${(r.ms / 1000).toFixed(2)} s from signing the request to the finalized result`);
 }
