@@ -295,9 +295,13 @@ export async function dealOf(net: LocalNetwork, requestHash: string, timeoutMs =
 }
 
 /** The scheduler's view of a task (`GET /tasks/:id`), or null while it is unknown or the scheduler is unreachable. */
-export async function taskOf(c: Cluster, taskId: string): Promise<RequestOutcome["task"] | null> {
+/**
+ * The scheduler's view of a task, null when unknown or unreachable. `after`: long poll, answered once the timeline
+ * has more entries than that or the task ended (at most `waitMs` later).
+ */
+export async function taskOf(c: Cluster, taskId: string, wait?: { after: number; waitMs: number }): Promise<RequestOutcome["task"] | null> {
   try {
-    const res = await fetch(`${c.schedulerUrl}/tasks/${taskId}`);
+    const res = await fetch(`${c.schedulerUrl}/tasks/${taskId}${wait ? `?after=${wait.after}&waitMs=${wait.waitMs}` : ""}`);
     return res.ok ? ((await res.json()) as RequestOutcome["task"]) : null;
   } catch {
     return null; // restarting
@@ -318,10 +322,13 @@ export async function waitForResult(
   opts.onProgress?.("matched");
   const taskId = taskIdOf(dealId, 0);
   let last = "";
+  let seen = 0;
   for (;;) {
     if (Date.now() > deadline) throw new Error(`task ${taskId} not finalized in time (last status ${last})`);
-    const view = await taskOf(c, taskId);
+    const view = await taskOf(c, taskId, { after: seen, waitMs: Math.max(0, Math.min(5_000, deadline - Date.now())) });
+    const news = view !== null && view.timeline.length > seen;
     if (view) {
+      seen = view.timeline.length;
       const status = String(view.task.status);
       const progress = `${status} · commits ${view.task.commits}/${view.task.quorum}`;
       if (progress !== last) opts.onProgress?.((last = progress));
@@ -334,7 +341,7 @@ export async function waitForResult(
       }
       if (status === "failed") throw new Error(`task ${taskId} failed: ${String(view.task.failureReason)}`);
     }
-    await new Promise((r) => setTimeout(r, 100));
+    if (!news) await new Promise((r) => setTimeout(r, 100)); // the scheduler restarting, or a wait that timed out
   }
 }
 

@@ -23,6 +23,7 @@ import { ChainError, type DecodedRevert } from "./chain/errors";
 import { defaultJobRouterOptions, JobRouter, type JobRouterOptions } from "./router";
 import { defaultWorkerManagerOptions, WorkerManager } from "./session/manager";
 import { openDatabase } from "./store/state";
+import { onTaskEvent } from "./store/events";
 import type { Db } from "./store/db";
 
 export interface SchedulerOptions {
@@ -163,7 +164,7 @@ export class Scheduler {
       [
         ordersRouter({}, { db, domain: chain.domain, checks, workerpool: opts.workerpool, logger: log, onAccepted: () => matcher.wake() }),
         resultsRouter({ store: results }),
-        tasksRouter({ getTask: (id) => router.view(id) }),
+        tasksRouter({ getTask: (id) => router.view(id), onTaskEvent: (listener) => onTaskEvent(db, listener) }),
       ],
       log,
     );

@@ -166,6 +166,11 @@ export class JobRouter {
       this.m.log.info({ dealId: e.dealId, tasks: recorded.tasksCreated, trust: t.trust }, "deal received");
       return;
     }
+    this.applyTaskEvent(event);
+  }
+
+  /** A task event of the chain moves the store (synchronously; other events are ignored). */
+  private applyTaskEvent(event: HubEvent): void {
     if ((TASK_CHAIN_EVENTS as readonly string[]).includes(event.name)) {
       applyChainEvent(this.m.db, event as Parameters<typeof applyChainEvent>[1]);
     }
@@ -176,7 +181,11 @@ export class JobRouter {
    * sees them again later: every handler is idempotent, chain events are deduplicated by transaction and log index).
    */
   async onReceipt(events: readonly HubEvent[]): Promise<void> {
-    for (const e of events) await this.onChainEvent(e);
+    // task events are applied synchronously, all of them before anyone reading the store (a long poll) runs again
+    for (const e of events) {
+      if (e.name === "DealMatched") await this.onChainEvent(e);
+      else this.applyTaskEvent(e);
+    }
     this.kick();
   }
 
@@ -433,18 +442,20 @@ export class JobRouter {
         setTaskStatus(this.m.db, task.taskId, "completed");
         return;
       }
+      // each step's own record first, then its receipt's events: whoever reads the task once it shows the step (a long
+      // poll woken by the first of these events) sees all of it
       if (pendingReveals.length) {
         const rtx = await this.m.chain.revealBatch(
           pendingReveals.map((r) => ({ taskId: task.taskId, worker: r.worker, resultDigest: r.resultDigest!, signature: r.revealSignature! })),
         );
-        await this.onReceipt(rtx.events);
         addTaskEvent(this.m.db, { taskId: task.taskId, kind: "revealed", detail: { tx: rtx.hash, reveals: pendingReveals.length } });
+        await this.onReceipt(rtx.events);
       }
       const ftx = await this.m.chain.finalize(task.taskId, toUtf8Bytes(`${this.opts.publicUrl}/results/${digest}`), callbackData);
-      await this.onReceipt(ftx.events);
       updateTask(this.m.db, task.taskId, { resultDigest: digest, callbackData: callbackData === "0x" ? null : callbackData });
-      setTaskStatus(this.m.db, task.taskId, "completed");
       addTaskEvent(this.m.db, { taskId: task.taskId, kind: "finalized", detail: { tx: ftx.hash, digest, callbackFailed: ftx.callbackFailed } });
+      setTaskStatus(this.m.db, task.taskId, "completed");
+      await this.onReceipt(ftx.events);
       this.m.log.info({ taskId: task.taskId, digest, tx: ftx.hash }, "task finalized");
     });
   }

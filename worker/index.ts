@@ -162,7 +162,7 @@ export class WorkerDaemon extends EventEmitter<WorkerEvents> {
       const cache = this.modules.cache ?? new ArtifactCache({ dir: o.cacheDir ?? join(o.dataDir, "cache"), maxBytes: o.cacheBytes });
       const runtime = this.modules.runtime ?? new Runtime({ limits: o.limits });
       // sandbox threads ready before the first assignment (a failure here shows again, clearly, in the first run)
-      runtime.warm().catch((e: Error) => log.warn({ err: e.message }, "could not start the standby sandbox threads"));
+      runtime.warm().catch((e: Error) => log.warn({ err: e.message }, "could not start the idle sandbox threads"));
       this.chain = this.modules.chain ?? (o.rpcUrl ? await this.connectChain(o.rpcUrl) : undefined);
       if (this.chain) await this.checkEscrow(this.chain);
       else if (o.minDeposit !== undefined) throw new WorkerError("INVALID_OPTIONS", "minDeposit needs rpcUrl and deployment");

@@ -40,7 +40,8 @@ interface Options {
   trusts: number[];
   volume: number;
   throughputTrusts: number[];
-  pollMs: number;
+  /** null: the requester long-polls its task */
+  pollMs: number | null;
 }
 
 const DEFAULTS: Options = { iterations: 10, warmup: 1, workloads: ["sieve", "sql"], trusts: [1, 3], volume: 20, throughputTrusts: [1, 3], pollMs: defaultSystemOptions.taskPollMs };
@@ -77,7 +78,7 @@ function parseOptions(argv: string[]): Options {
     .option("--trusts <list>", `trust levels of the latency runs (default ${DEFAULTS.trusts.join(",")})`, trustList)
     .option("--volume <V>", `tasks in the throughput request (default ${DEFAULTS.volume}; 0 skips it)`, integer(0, 500))
     .option("--throughput-trusts <list>", `trust levels of the throughput runs (default ${DEFAULTS.throughputTrusts.join(",")})`, trustList)
-    .option("--poll <ms>", `how often the requester asks the scheduler for its task (default ${DEFAULTS.pollMs})`, integer(1, 1_000))
+    .option("--poll <ms>", "poll the scheduler for the task every <ms> instead of long-polling it", integer(1, 1_000))
     .parse(argv)
     .opts<Partial<Options> & { quick?: boolean; poll?: number }>();
   return {
@@ -262,7 +263,7 @@ async function main(): Promise<void> {
     `one local chain (hardhat node, automine), one scheduler and ${WORKERS} workers as processes; ` +
       `${opts.iterations} measured iterations per variant after ${opts.warmup} warm-up (discarded); variants: ${variants.map((v) => `${v.name} (${v.workload.label})`).join(", ")}`,
   );
-  console.log(`latency = request order signed -> requester sees the task finalized (polling the scheduler every ${opts.pollMs} ms)`);
+  console.log(`latency = request order signed -> requester sees the task finalized (${opts.pollMs === null ? "long-polling GET /tasks/:id" : `polling the scheduler every ${opts.pollMs} ms`})`);
 
   const started = performance.now();
   const deploymentsDir = mkdtempSync(join(tmpdir(), "concord-bench-e2e-"));

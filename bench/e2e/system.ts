@@ -3,8 +3,9 @@
  * `runRequest` (sign the request order, POST it to the scheduler's book, wait for its DealMatched on chain, then for
  * the scheduler's `GET /tasks/:id` to say `completed`, fetch the result), with two differences that matter for a
  * benchmark:
- * - it polls every few milliseconds instead of every 100 ms, so the figure is the system's latency and not the
- *   requester's polling period (runRequest would add 0–100 ms, 50 on average, to every sample);
+ * - a single task is followed with the scheduler's long poll (`GET /tasks/:id?after=N`, answered at the task's next
+ *   step), or polled every `taskPollMs` when that is set, so the figure is the system's latency and not a polling
+ *   period;
  * - it learns that its request was matched from the book (`GET /orders/:hash`) and reads the DealMatched event once,
  *   instead of polling the chain node (which the scheduler's transactions go through);
  * - a request may have a volume (the throughput run), each task's completion being timed.
@@ -22,8 +23,8 @@ import { E2eBenchError } from "./errors";
 import type { Variant } from "./workloads";
 
 export interface SystemOptions {
-  /** how often the requester asks the scheduler whether its task is done */
-  taskPollMs: number;
+  /** how often the requester asks the scheduler whether its task is done; null: long poll (the default) */
+  taskPollMs: number | null;
   /**
    * the same for a request of several tasks (one GET per pending task per round: every few ms, that would load the
    * scheduler the benchmark measures)
@@ -34,7 +35,7 @@ export interface SystemOptions {
   timeoutMs: number;
 }
 
-export const defaultSystemOptions: SystemOptions = { taskPollMs: 10, volumePollMs: 200, dealPollMs: 20, timeoutMs: 300_000 };
+export const defaultSystemOptions: SystemOptions = { taskPollMs: null, volumePollMs: 200, dealPollMs: 20, timeoutMs: 300_000 };
 
 /** One timeline entry of `GET /tasks/:id` (ms since the task's first event). */
 export interface TimelineEntry {
@@ -136,25 +137,29 @@ export class SystemDriver {
 
     const pending = new Set(Array.from({ length: volume }, (_, i) => taskIdOf(dealId!, i).toLowerCase()));
     const done = new Map<string, TaskOutcome>();
+    const longPoll = volume === 1 && this.opts.taskPollMs === null;
+    let seen = 0; // timeline entries of the single task already seen (long poll)
     while (pending.size > 0) {
       if (Date.now() > deadline) {
         throw new E2eBenchError("TASK_FAILED", `${v.name}: ${pending.size} of ${volume} tasks not finalized within ${this.opts.timeoutMs} ms`);
       }
       for (const taskId of [...pending]) {
-        const res = await fetch(`${this.cluster.schedulerUrl}/tasks/${taskId}`);
+        const wait = longPoll ? `?after=${seen}&waitMs=${Math.max(0, Math.min(10_000, deadline - Date.now()))}` : "";
+        const res = await fetch(`${this.cluster.schedulerUrl}/tasks/${taskId}${wait}`);
         if (res.status === 404) {
           await res.body?.cancel();
           continue; // the scheduler has not seen the deal yet
         }
         if (!res.ok) throw new E2eBenchError("TASK_FAILED", `${v.name}: GET /tasks/${taskId}: ${res.status}`);
         const view = (await res.json()) as TaskView;
+        seen = view.timeline.length;
         if (view.task.status === "failed") throw new E2eBenchError("TASK_FAILED", `${v.name}: task ${taskId} failed: ${String(view.task.error)}`);
         if (view.task.status !== "completed") continue;
         const doneAt = Date.now();
         pending.delete(taskId);
         done.set(taskId, { taskId, doneAt, digest: String(view.task.resultDigest), timeline: view.timeline, quorum: Number(view.task.quorum) });
       }
-      if (pending.size > 0) await sleep(volume > 1 ? this.opts.volumePollMs : this.opts.taskPollMs);
+      if (pending.size > 0 && !longPoll) await sleep(volume > 1 ? this.opts.volumePollMs : (this.opts.taskPollMs ?? 0));
     }
     const tasks = [...done.values()].sort((a, b) => a.doneAt - b.doneAt);
     const ms = tasks[tasks.length - 1].doneAt - startedAt;

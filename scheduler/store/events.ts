@@ -6,6 +6,7 @@
  *
  * Never put an unrevealed digest in a detail: the timeline is served over HTTP.
  */
+import { EventEmitter } from "node:events";
 import { bytes32, int, json, now as clock, text } from "./codec";
 import type { Db } from "./db";
 import { migration } from "./db";
@@ -75,6 +76,24 @@ interface EventRow {
   detail: string;
 }
 
+const appended = new WeakMap<Db, EventEmitter>();
+
+/**
+ * Calls `listener` with the task id each time an event is appended to a timeline of `db` (what a `GET /tasks/:id`
+ * waiting for news listens to). The call comes synchronously from the append, maybe inside the store transaction
+ * that makes it: read the state afterwards, not from the listener. Returns the unsubscribe function.
+ */
+export function onTaskEvent(db: Db, listener: (taskId: string) => void): () => void {
+  let emitter = appended.get(db);
+  if (!emitter) {
+    emitter = new EventEmitter();
+    emitter.setMaxListeners(0); // one per waiting request
+    appended.set(db, emitter);
+  }
+  emitter.on("event", listener);
+  return () => emitter.off("event", listener);
+}
+
 /** Appends an event; false when its dedupe key was already recorded (nothing written). */
 export function addTaskEvent(db: Db, e: NewTaskEvent): boolean {
   const info = db
@@ -88,7 +107,9 @@ export function addTaskEvent(db: Db, e: NewTaskEvent): boolean {
       json(e.detail ?? {}),
       e.dedupeKey ?? null,
     );
-  return info.changes === 1;
+  if (info.changes !== 1) return false;
+  appended.get(db)?.emit("event", e.taskId.toLowerCase());
+  return true;
 }
 
 /** Whether an event with this dedupe key was recorded (a chain event already applied). */

@@ -157,8 +157,12 @@ export class BookClient {
   }
 
   /** The scheduler's view of a task, or null when it does not know the task (yet). */
-  async task(taskId: string): Promise<SchedulerTaskView | null> {
-    const path = `tasks/${taskId}`;
+  /**
+   * The scheduler's view of a task. `wait`: long poll, answered once the timeline has more than `wait.after` entries
+   * or the task ended, or after `wait.ms` (see scheduler/api/tasks.ts).
+   */
+  async task(taskId: string, wait?: { after: number; ms: number }): Promise<SchedulerTaskView | null> {
+    const path = wait ? `tasks/${taskId}?after=${wait.after}&waitMs=${Math.min(wait.ms, BOOK_TIMEOUT_MS - 5_000)}` : `tasks/${taskId}`;
     const reply = await this.get(path);
     if (reply.status === 404) return null;
     if (reply.status !== 200) throw this.refused(path, reply);

@@ -47,6 +47,8 @@ interface RunOptions {
 }
 
 const POLL_MS = 250;
+/** How long one `GET /tasks/:id` long poll may wait for the next step of the task. */
+const TASK_WAIT_MS = 10_000;
 /** How often the order book is asked why a request is not matched yet. */
 const BOOK_CHECK_MS = 1_000;
 /** Book statuses that mean the request will never be matched. */
@@ -152,11 +154,15 @@ async function follow(
 
   const taskId = taskIdOf(dealId, 0);
   let view: SchedulerTaskView | null = null;
+  let seen = 0; // timeline entries already shown: the scheduler answers as soon as there are more (long poll)
   for (;;) {
+    let news = false;
     try {
-      view = await book.task(taskId);
+      view = await book.task(taskId, { after: seen, ms: Math.max(0, Math.min(TASK_WAIT_MS, limits.deadline - Date.now())) });
       const p = progressOf(view);
       if (view) {
+        news = view.timeline.length > seen;
+        seen = view.timeline.length;
         last = p.text;
         progress.update(p);
       }
@@ -169,6 +175,9 @@ async function follow(
       if (!(error instanceof CliError)) throw error; // the scheduler unreachable: the chain may still tell
       last = error.message;
     }
+    checkTime(limits.deadline, limits.timeoutS, `task ${taskId}`, last);
+    if (news) continue;
+    // no news within the wait (or an older scheduler that does not wait): the chain may know more
     const onChain = await hub.viewTask(taskId);
     if (onChain.status === TASK_STATUS.FAILED) {
       throw new TaskFlowError("TASK_FAILED", `task ${taskId} was claimed on chain after its final deadline: the requester was refunded`);
@@ -178,7 +187,6 @@ async function follow(
       const event = await finalizedEvent(ctx, taskId);
       return { dealId, taskId, view, resultDigest: onChain.resultDigest, finalizeTx: event?.transactionHash ?? null };
     }
-    checkTime(limits.deadline, limits.timeoutS, `task ${taskId}`, last);
     await sleep(POLL_MS);
   }
 }

@@ -4,9 +4,9 @@
  * first (check.ts), so a refusal costs no thread, no dataset read. The caller writes the result as canonical JSON to
  * /out/result.json (`{"columns":[…],"rows":[[…]…]}`).
  */
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { RuntimeError } from "../errors";
-import { readFile } from "node:fs/promises";
 import { runInThread, warmThread } from "../thread";
 import { checkQuery } from "./check";
 
@@ -85,10 +85,12 @@ let compiledSqlJs: Promise<{ sqlWasm: WebAssembly.Module }> | null = null;
 
 /** sql.js's WebAssembly, compiled once per process and shared by every sql thread (see sql-thread.js). */
 function sqlThreadData(): Promise<{ sqlWasm: WebAssembly.Module }> {
-  compiledSqlJs ??= readFile(require.resolve("sql.js/dist/sql-wasm.wasm"))
-    .then((bytes) => WebAssembly.compile(bytes))
-    .then((sqlWasm) => ({ sqlWasm }));
-  compiledSqlJs.catch(() => (compiledSqlJs = null)); // a failure is retried by the next run
+  if (!compiledSqlJs) {
+    compiledSqlJs = readFile(require.resolve("sql.js/dist/sql-wasm.wasm"))
+      .then((bytes) => WebAssembly.compile(bytes))
+      .then((sqlWasm) => ({ sqlWasm }));
+    compiledSqlJs.catch(() => (compiledSqlJs = null)); // a failure is retried by the next run
+  }
   return compiledSqlJs;
 }
 
