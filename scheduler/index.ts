@@ -59,7 +59,6 @@ export const defaultSchedulerOptions: Omit<SchedulerOptions, "rpcUrl" | "deploym
 };
 
 export class Scheduler {
-  private readonly abort = new AbortController();
   private constructor(
     readonly url: string,
     readonly log: Logger,
@@ -72,6 +71,8 @@ export class Scheduler {
       watcher: ChainWatcher;
       matcher: Matcher;
     },
+    /** aborted by close(): stops the watcher, the matcher and the waiting long polls */
+    private readonly abort: AbortController,
   ) {}
 
   get router(): JobRouter {
@@ -159,12 +160,13 @@ export class Scheduler {
       { workerpool: opts.workerpool, intervalMs: opts.matchIntervalMs, precheck: false },
       { db, domain: chain.domain, chain: matcherChain, workerpoolOrders: offers, logger: log },
     );
+    const abort = new AbortController();
     const checks = new EthersOrderChecks(provider, d);
     const app = createApi(
       [
         ordersRouter({}, { db, domain: chain.domain, checks, workerpool: opts.workerpool, logger: log, onAccepted: () => matcher.wake() }),
         resultsRouter({ store: results }),
-        tasksRouter({ getTask: (id) => router.view(id), onTaskEvent: (listener) => onTaskEvent(db, listener) }),
+        tasksRouter({ getTask: (id) => router.view(id), onTaskEvent: (listener) => onTaskEvent(db, listener), closing: abort.signal }),
       ],
       log,
     );
@@ -174,7 +176,7 @@ export class Scheduler {
       { hub: d.hub, fromBlock: d.blockNumber, pollIntervalMs: opts.chainPollMs },
       { provider, cursors: new SqliteCursorStore(db), handler: (e) => router.onChainEvent(e), logger: log },
     );
-    const scheduler = new Scheduler(url, log, { server, db, provider, manager, router, watcher, matcher });
+    const scheduler = new Scheduler(url, log, { server, db, provider, manager, router, watcher, matcher }, abort);
     void watcher.run(scheduler.abort.signal);
     void matcher.run(scheduler.abort.signal);
     router.start();

@@ -409,7 +409,8 @@ export class Matcher {
           if (!(error instanceof MatchRefusedError)) {
             this.log?.error({ err: error, request: request.hash }, "matchOrders failed");
             this.skip(request, `matchOrders failed: ${messageOf(error)}`, report);
-            return "next";
+            // without a canMatch first, this is also how an unreachable chain shows: the round stops, as it would have
+            return this.options.precheck ? "next" : "stop";
           }
           check = { ok: false, refusal: error.refusal };
         }

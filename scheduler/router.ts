@@ -464,6 +464,7 @@ export class JobRouter {
   private chainStep(task: Task, what: string, step: () => Promise<void>, onError?: () => void): void {
     this.inflight.add(task.taskId);
     step()
+      .then(() => this.kick()) // the task may have a next step now (a failed one waits for the next interval)
       .catch((e: Error) => {
         this.m.log.error({ taskId: task.taskId, err: e.message, step: what }, "chain step failed; retried next tick");
         try {
@@ -472,10 +473,7 @@ export class JobRouter {
           this.m.log.error({ taskId: task.taskId, err: (e2 as Error).message, step: what }, "recovery after a failed chain step failed");
         }
       })
-      .finally(() => {
-        this.inflight.delete(task.taskId);
-        this.kick(); // the task may have a next step now
-      });
+      .finally(() => this.inflight.delete(task.taskId));
   }
 
   // ------------------------------------------------------------------------------------------------ worker events

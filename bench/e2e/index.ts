@@ -350,6 +350,5 @@ async function main(): Promise<void> {
 main().catch((e: unknown) => {
   const err = e as Error & { code?: string; shortMessage?: string };
   console.error(`bench:e2e: ${err.code ? `${err.code}: ` : ""}${err.shortMessage ?? err.message}`);
-  if (process.env.BENCH_DEBUG) console.error(e);
   process.exitCode = 1;
 });

@@ -140,6 +140,7 @@ export class SystemDriver {
     const longPoll = volume === 1 && this.opts.taskPollMs === null;
     let seen = 0; // timeline entries of the single task already seen (long poll)
     while (pending.size > 0) {
+      const before = seen;
       if (Date.now() > deadline) {
         throw new E2eBenchError("TASK_FAILED", `${v.name}: ${pending.size} of ${volume} tasks not finalized within ${this.opts.timeoutMs} ms`);
       }
@@ -159,7 +160,9 @@ export class SystemDriver {
         pending.delete(taskId);
         done.set(taskId, { taskId, doneAt, digest: String(view.task.resultDigest), timeline: view.timeline, quorum: Number(view.task.quorum) });
       }
-      if (pending.size > 0 && !longPoll) await sleep(volume > 1 ? this.opts.volumePollMs : (this.opts.taskPollMs ?? 0));
+      // a long poll that brought nothing new (its wait ran out, or the task is not known yet) does not loop hot
+      const idle = !longPoll || seen === before;
+      if (pending.size > 0 && idle) await sleep(volume > 1 ? this.opts.volumePollMs : (this.opts.taskPollMs ?? 10));
     }
     const tasks = [...done.values()].sort((a, b) => a.doneAt - b.doneAt);
     const ms = tasks[tasks.length - 1].doneAt - startedAt;

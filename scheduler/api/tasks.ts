@@ -5,7 +5,7 @@
  * Long poll: `GET /tasks/:id?after=N&waitMs=T` answers as soon as the task's timeline has more than N entries or the
  * task has ended (completed, failed, claimed), and otherwise after T ms (default 10 000, at most 60 000) with the
  * task as it is then (404 if it is still unknown). A client that passes the length of the timeline it last saw
- * hears of every step as it happens, without polling.
+ * hears of every step as it happens, without polling. A server that shuts down answers its waiting long polls at once.
  */
 import { Router, type Response } from "express";
 import { ApiError, sendJson } from "./errors";
@@ -23,6 +23,8 @@ export interface TasksRouterModules {
   getTask(id: string): TaskView | null | Promise<TaskView | null>;
   /** Calls back with a task id whenever that task's timeline grows; returns the unsubscribe function. */
   onTaskEvent?(listener: (taskId: string) => void): () => void;
+  /** Aborted when the server shuts down: waiting long polls answer at once, so that closing never waits for them. */
+  closing?: AbortSignal;
 }
 
 const TASK_ID = /^0x[0-9a-fA-F]{64}$/;
@@ -53,10 +55,17 @@ export function tasksRouter(modules: TasksRouterModules): Router {
     const id = raw.toLowerCase();
     const after = count(req.query.after, "after", 1e9);
     const waitMs = count(req.query.waitMs, "waitMs", MAX_TASK_WAIT_MS) ?? DEFAULT_TASK_WAIT_MS;
-    let view = await modules.getTask(id);
-    if (after !== undefined && !hasNews(view, after) && modules.onTaskEvent) {
-      await news(id, waitMs, modules.onTaskEvent, res);
+    // a long poll listens before it reads: a step made between the read and the wait is not missed
+    const waiter = after !== undefined && modules.onTaskEvent ? listen(id, waitMs, modules.onTaskEvent, res, modules.closing) : null;
+    let view: TaskView | null;
+    try {
       view = await modules.getTask(id);
+      if (waiter && !hasNews(view, after!)) {
+        await waiter.next;
+        view = await modules.getTask(id);
+      }
+    } finally {
+      waiter?.stop();
     }
     if (!view) throw new ApiError(404, "TASK_NOT_FOUND", `no task ${id} known here`);
     sendJson(res, 200, view);
@@ -64,17 +73,31 @@ export function tasksRouter(modules: TasksRouterModules): Router {
   return router;
 }
 
-/** Resolves at the task's next timeline event, after `waitMs`, or when the client goes away (the response closes). */
-function news(id: string, waitMs: number, subscribe: NonNullable<TasksRouterModules["onTaskEvent"]>, res: Response): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
+/**
+ * `next` resolves at the task's next timeline event, after `waitMs`, when the client goes away (the response
+ * closes) or when the server is closing; `stop` releases the listener, the timer and the handlers.
+ */
+function listen(
+  id: string,
+  waitMs: number,
+  subscribe: NonNullable<TasksRouterModules["onTaskEvent"]>,
+  res: Response,
+  closing?: AbortSignal,
+): { next: Promise<void>; stop: () => void } {
+  let stop = (): void => undefined;
+  const next = new Promise<void>((resolve) => {
+    stop = (): void => {
       clearTimeout(timer);
       unsubscribe();
-      res.off("close", done);
+      res.off("close", stop);
+      closing?.removeEventListener("abort", stop);
       resolve();
     };
-    const unsubscribe = subscribe((taskId) => taskId === id && done());
-    const timer = setTimeout(done, waitMs);
-    res.once("close", done);
+    const unsubscribe = subscribe((taskId) => taskId === id && stop());
+    const timer = setTimeout(stop, waitMs);
+    res.once("close", stop);
+    closing?.addEventListener("abort", stop, { once: true });
+    if (closing?.aborted) stop();
   });
+  return { next, stop };
 }

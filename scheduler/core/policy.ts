@@ -199,7 +199,13 @@ export function nextActions(
   if (consensus.reached) {
     const winners = new Set(consensus.winners.map((w) => w.toLowerCase()));
     const isWinner = (r: ReplicaView) => winners.has(r.worker.toLowerCase()) && r.resultHash?.toLowerCase() === consensus.winner!.resultHash;
-    const reveal = task.replicas.filter((r) => isWinner(r) && r.status === "committed" && r.revealRequestedAt === null);
+    // Not relayed yet (no consensusHash: the router sets it when it relays and clears it when the relay fails): every
+    // winner still holding its commit goes into the relay, even one already asked to reveal (the router asks at
+    // consensus, before the relay lands). Once relayed: only the winners not asked yet.
+    const relayed = task.consensusHash !== null;
+    const reveal = task.replicas.filter(
+      (r) => isWinner(r) && (relayed ? r.status === "committed" && r.revealRequestedAt === null : r.status === "committed" || r.status === "revealed"),
+    );
     const cancel = task.replicas.filter((r) => !isWinner(r) && (isLive(r) || r.status === "committed"));
     const actions: Action[] = [];
     if (reveal.length) actions.push({ type: "reveal", replicaIds: reveal.map((r) => r.replicaId) });

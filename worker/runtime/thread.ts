@@ -102,6 +102,7 @@ export function runInThread<T>(script: string, job: unknown, opts: ThreadOptions
       const served = (jobsServed.get(worker) ?? 0) + 1;
       jobsServed.set(worker, served);
       if (!(answered && served < MAX_JOBS_PER_THREAD && park(script, worker))) {
+        worker.on("error", () => undefined); // an error the thread queued before it stops must not reach the process
         void worker.terminate();
         warmThread(script, opts.threadData);
       }

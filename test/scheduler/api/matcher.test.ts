@@ -234,6 +234,18 @@ describe("scheduler matcher", function () {
       expect(getOrder(db, second)).to.include({ status: "open", reason: `canMatch: ${message}` });
     });
 
+    it("precheck: false stops the round when matchOrders fails for another reason (e.g. the chain is unreachable)", async function () {
+      failMatch = true;
+      const first = add("RequestOrder", request());
+      const second = add("RequestOrder", request());
+      add("AppOrder", app());
+      const m = new Matcher({ workerpool: POOL, precheck: false }, { db, domain: D, chain, workerpoolOrders: [pool()], now: () => Number(NOW) * 1000 });
+      const report = await m.matchOnce();
+      expect(calls).to.have.length(1); // the second request waits for the next round
+      expect(report.skipped).to.deep.equal([{ request: first, reason: "matchOrders failed: execution reverted: ClerkOrderConsumed" }]);
+      expect(getOrder(db, second)!.status).to.equal("open");
+    });
+
     it("retires a request whose nonce was revoked, and stops the round when the scheduler cannot stake", async function () {
       const revoked = add("RequestOrder", request());
       const next = add("RequestOrder", request());

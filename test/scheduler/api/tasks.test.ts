@@ -18,6 +18,7 @@ describe("scheduler API: GET /tasks/:id as a long poll", function () {
   const tasks = new Map<string, TaskView>();
   const events = new EventEmitter();
   let server: Served;
+  let closing: AbortController;
   const view = (status: string, steps: number): TaskView => ({ task: { id, status }, replicas: [], timeline: Array.from({ length: steps }, (_, i) => ({ ms: i, event: `e${i}` })) });
   /** a step of the task: its view changes, then the store says so */
   const step = (status: string, steps: number) => {
@@ -33,6 +34,7 @@ describe("scheduler API: GET /tasks/:id as a long poll", function () {
 
   beforeEach(async function () {
     tasks.clear();
+    closing = new AbortController();
     server = await serve([
       tasksRouter({
         getTask: (taskId) => tasks.get(taskId) ?? null,
@@ -40,6 +42,7 @@ describe("scheduler API: GET /tasks/:id as a long poll", function () {
           events.on("event", listener);
           return () => events.off("event", listener);
         },
+        closing: closing.signal,
       }),
     ]);
   });
@@ -102,6 +105,19 @@ describe("scheduler API: GET /tasks/:id as a long poll", function () {
     expect(await waiting).to.equal("aborted");
     await settle();
     expect(events.listenerCount("event")).to.equal(0);
+  });
+
+  it("a server that shuts down answers its waiting long polls at once, with the task as it is", async function () {
+    tasks.set(id, view("dispatched", 2));
+    const waiting = get(`${server.url}/tasks/${id}?after=2&waitMs=60000`);
+    await settle();
+    closing.abort();
+    const r = await waiting;
+    expect(r.status).to.equal(200);
+    expect(r.json.timeline).to.have.length(2);
+    expect(events.listenerCount("event")).to.equal(0);
+    // and once closed, a new long poll does not wait either
+    expect((await get(`${server.url}/tasks/${id}?after=2&waitMs=60000`)).json.timeline).to.have.length(2);
   });
 
   it("the store calls onTaskEvent listeners for each event appended, not for a replayed one", function () {

@@ -114,9 +114,17 @@ describe("scheduler/core/policy", () => {
         ],
       },
       {
-        name: "only winners not asked yet are asked to reveal",
-        task: task([r("1", "revealed", { commit: [1, 3] }), r("2", "committed", { commit: [1, 4], revealAsked: true }), r("3", "committed", { commit: [1, 5] })], { quorum: 3 }),
+        name: "once relayed, only winners not asked yet are asked to reveal",
+        task: task([r("1", "revealed", { commit: [1, 3] }), r("2", "committed", { commit: [1, 4], revealAsked: true }), r("3", "committed", { commit: [1, 5] })], {
+          quorum: 3,
+          consensusHash: h(1),
+        }),
         actions: [{ type: "reveal", replicaIds: ["3"] }],
+      },
+      {
+        name: "a relay that failed after the winners were asked (or revealed) relays every winner again",
+        task: task([r("1", "revealed", { commit: [1, 3] }), r("2", "committed", { commit: [1, 4], revealAsked: true }), r("3", "committed", { commit: [1, 5] })], { quorum: 3 }),
+        actions: [{ type: "reveal", replicaIds: ["1", "2", "3"] }],
       },
       {
         name: "surplus agreeing commits beyond q are cancelled (they cannot reach the chain)",
@@ -145,7 +153,11 @@ describe("scheduler/core/policy", () => {
         ),
         actions: [],
       },
-      { name: "everything settled: nothing", task: task([r("1", "revealed", { commit: [1, 3] }), r("2", "revealed", { commit: [1, 4] }), r("3", "cancelled")]), actions: [] },
+      {
+        name: "everything settled (relayed, revealed): nothing",
+        task: task([r("1", "revealed", { commit: [1, 3] }), r("2", "revealed", { commit: [1, 4] }), r("3", "cancelled")], { consensusHash: h(1), status: "revealing" }),
+        actions: [],
+      },
     ]);
   });
 
@@ -300,8 +312,9 @@ describe("scheduler/core/policy", () => {
   // ------------------------------------------------------------------------------------------------------ properties
 
   /** Applies a decision to a task view the way the router would (new replicas assigned now, cancels marked…). */
-  function apply(t: TaskView, actions: Action[], now: number): TaskView {
+  function apply(t: TaskView, actions: Action[], now: number, winner: string | null): TaskView {
     let replicas = [...t.replicas];
+    let consensusHash = t.consensusHash;
     let n = replicas.length;
     const fresh = (): ReplicaView => ({ ...r(`n${n++}`, "assigned"), dispatchedAt: now });
     for (const a of actions) {
@@ -312,10 +325,13 @@ describe("scheduler/core/policy", () => {
         replicas.push(nr);
       }
       if (a.type === "cancel") replicas = replicas.map((x) => (a.replicaIds.includes(x.replicaId) ? { ...x, status: "cancelled" as const } : x));
-      if (a.type === "reveal") replicas = replicas.map((x) => (a.replicaIds.includes(x.replicaId) ? { ...x, revealRequestedAt: now } : x));
+      if (a.type === "reveal") {
+        replicas = replicas.map((x) => (a.replicaIds.includes(x.replicaId) ? { ...x, revealRequestedAt: now } : x));
+        consensusHash = winner; // the router relays the winners: the consensus is pinned
+      }
     }
     const gaveUp = actions.some((a) => a.type === "giveUp");
-    return { ...t, replicas, status: gaveUp ? "failed" : t.status };
+    return { ...t, replicas, consensusHash, status: gaveUp ? "failed" : t.status };
   }
 
   const replicaArb = fc.record({
@@ -346,7 +362,7 @@ describe("scheduler/core/policy", () => {
         const now = T0 + v.now * SEC;
         const options = { mode: v.mode };
         const first = nextActions(t, now, { p95CommitMs: null }, tokenBucket(10, v.tokens), options);
-        const second = nextActions(apply(t, first.actions, now), now, { p95CommitMs: null }, first.bucket, options);
+        const second = nextActions(apply(t, first.actions, now, first.consensus.winner?.resultHash ?? null), now, { p95CommitMs: null }, first.bucket, options);
         const repeated = second.actions.filter((a) => a.type === "reveal" || a.type === "cancel" || a.type === "reassign");
         expect(repeated, JSON.stringify(first.actions)).to.deep.equal([]);
         // Without a clock change only a hedge may follow (its own decision: at most one per call).
@@ -381,14 +397,14 @@ describe("scheduler/core/policy", () => {
       const start = nextActions(t, T0, stats, bucket);
       bucket = start.bucket;
       base += start.actions.reduce((n, a) => n + (a.type === "dispatch" ? a.count : 0), 0);
-      t = apply(t, start.actions, T0);
+      t = apply(t, start.actions, T0, start.consensus.winner?.resultHash ?? null);
       // Much later: both replicas are stragglers, decided twice (tick after tick).
       for (const later of [60, 61]) {
         const d = nextActions(t, T0 + later * SEC, stats, bucket);
         bucket = d.bucket;
         const h = d.actions.filter((a) => a.type === "dispatch" && a.reason === "straggler").length;
         hedges += h;
-        t = apply(t, d.actions, T0 + later * SEC);
+        t = apply(t, d.actions, T0 + later * SEC, d.consensus.winner?.resultHash ?? null);
       }
     }
     expect(base).to.equal(200);

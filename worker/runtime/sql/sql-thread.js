@@ -119,6 +119,7 @@ function sqlJsConfig() {
 }
 
 // The first SQLite is made now: a thread started ahead (see thread.ts) is warm before its first job arrives.
+/** @type {Promise<SqlJs> | null} the next job's SQLite */
 let sqlReady = freshSqlJs();
 let jobs = Promise.resolve();
 port.on("message", (/** @type {SqlJob} */ job) => {
@@ -128,12 +129,13 @@ port.on("message", (/** @type {SqlJob} */ job) => {
 /** Answers one job, then prepares the next job's SQLite. @param {SqlJob} job */
 async function serve(job) {
   try {
-    port.postMessage({ ok: true, value: await run(job, sqlReady) });
+    port.postMessage({ ok: true, value: await run(job, sqlReady ?? freshSqlJs()) });
   } catch (e) {
     const err = e instanceof SandboxError ? e : new SandboxError("NON_ZERO_EXIT", `sql runtime failed: ${messageOf(e)}`);
     port.postMessage({ ok: false, code: err.code, message: err.message });
   }
   await new Promise((resolve) => setImmediate(resolve)); // the answer leaves first
+  sqlReady = null; // this job's SQLite goes with the collection
   collectGarbage();
   sqlReady = freshSqlJs();
 }
