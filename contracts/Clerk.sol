@@ -362,12 +362,17 @@ abstract contract Clerk is IClerk, EIP712, Ownable, ReentrancyGuardTransient {
         volume = m.volume;
         bool hasDataset = requestOrder.dataset != 0;
 
+        // The deal id is known before the match is mined: the request order's hash and the volume it had consumed
+        // (so a scheduler can start the tasks while its matchOrders is in flight, and a requester can name its deal).
+        // Its low 152 bits only, so that a task record packs it in one slot with its status and counters: a collision
+        // needs ~2^76 hashes (birthday), a chosen one ~2^152.
+        uint88 requestConsumed = _orders[m.requestHash].consumed;
+        dealId = bytes32(uint256(uint152(uint256(keccak256(abi.encode(m.requestHash, requestConsumed))))));
         _orders[m.appHash].consumed += uint88(volume);
         if (hasDataset) _orders[m.datasetHash].consumed += uint88(volume);
         _orders[m.workerpoolHash].consumed += uint88(volume);
-        _orders[m.requestHash].consumed += uint88(volume);
-
-        dealId = bytes32(++_dealCount);
+        _orders[m.requestHash].consumed = requestConsumed + uint88(volume);
+        ++_dealCount;
         _deals[dealId] = Deal({
             requester: requestOrder.requester,
             appPrice: uint96(appOrder.appprice),

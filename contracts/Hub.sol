@@ -25,7 +25,8 @@ contract Hub is IHub, Clerk {
     /// @dev A task in two slots. `digest` holds the consensus hash until the first reveal, then the result digest.
     struct TaskRecord {
         TaskStatus status;
-        uint64 deal;
+        /// the deal id (152 bits, see Clerk `_matchOrders`)
+        uint152 deal;
         uint32 index;
         uint8 contributorCount;
         uint8 winnerCount;
@@ -98,7 +99,7 @@ contract Hub is IHub, Clerk {
         uint256 deadline = _contributionDeadline(deal);
         if (block.timestamp >= deadline) revert HubDeadlineReached(taskId, deadline);
         task.status = TaskStatus.ACTIVE;
-        task.deal = uint64(uint256(dealId));
+        task.deal = uint152(uint256(dealId));
         task.index = uint32(index);
         emit TaskInitialized(taskId, dealId, index);
     }
@@ -304,7 +305,7 @@ contract Hub is IHub, Clerk {
 
         _tasks[taskId] = TaskRecord({
             status: TaskStatus.COMPLETED,
-            deal: uint64(uint256(dealId)),
+            deal: uint152(uint256(dealId)),
             index: uint32(index),
             contributorCount: 0,
             winnerCount: 1,
@@ -455,7 +456,7 @@ contract Hub is IHub, Clerk {
 
     function _claim(TaskRecord storage task, bytes32 taskId, bytes32 dealId, uint256 index, Deal storage deal) private {
         if (task.status == TaskStatus.UNSET) {
-            task.deal = uint64(uint256(dealId));
+            task.deal = uint152(uint256(dealId));
             task.index = uint32(index);
         }
         task.status = TaskStatus.FAILED;

@@ -183,9 +183,14 @@ export function taskId(dealId: string, index: bigint | number): string {
   return solidityPackedKeccak256(["bytes32", "uint256"], [dealId, index]);
 }
 
-/** dealId of the n-th deal (deal ids are sequential from 1). */
-export function dealId(n: bigint | number): string {
-  return AbiCoder.defaultAbiCoder().encode(["uint256"], [n]);
+/**
+ * dealId = the low 152 bits of keccak256(abi.encode(requestOrderHash, consumed)), as a bytes32: `consumed` is the
+ * request order's consumed volume before the match (0 for its first deal). Known before the match is mined, by the
+ * requester and by the scheduler.
+ */
+export function dealId(requestOrderHash: string, consumed: bigint | number = 0n): string {
+  const hash = keccak256(AbiCoder.defaultAbiCoder().encode(["bytes32", "uint256"], [requestOrderHash, consumed]));
+  return `0x${"0".repeat(26)}${hash.slice(2 + 26)}`;
 }
 
 /** resultHash = keccak256(taskId ‖ resultDigest): equal for every worker that computed the same result. */

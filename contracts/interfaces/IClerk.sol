@@ -265,7 +265,9 @@ interface IClerk {
     function orderState(bytes32 orderHash) external view returns (uint256 consumed, bool presigned, bool cancelled);
 
     /// @notice Matches four orders into a deal. The dataset order is ignored when the request has no dataset.
-    /// @return dealId The new deal's id.
+    /// @return dealId The new deal's id: the low 152 bits of `keccak256(abi.encode(requestOrderHash, consumed))`, where
+    /// `consumed` is the request order's consumed volume before this match (0 for its first deal), so it is known
+    /// before the match is mined.
     /// @return volume The number of tasks in the deal.
     function matchOrders(
         AppOrder calldata appOrder,
@@ -302,7 +304,7 @@ interface IClerk {
     /// @notice A deal by id (all zero for an unknown id).
     function viewDeal(bytes32 dealId) external view returns (Deal memory);
 
-    /// @notice Number of deals matched so far (deal ids are 1..dealCount).
+    /// @notice Number of deals matched so far.
     function dealCount() external view returns (uint256);
 
     /// @notice Creates a category (protocol owner only).

@@ -6,7 +6,7 @@
  */
 import type { Command } from "commander";
 import { ZeroAddress, isError } from "ethers";
-import { dealId as dealIdOf, taskId as taskIdOf } from "../eip712";
+import { taskId as taskIdOf } from "../eip712";
 import type { Wrap } from "./command";
 import type { CliContext } from "./context";
 import { CliError } from "./errors";
@@ -14,10 +14,9 @@ import { formatAmount } from "./amounts";
 import { TASK_STATUS, chainNow, formatDeadline, parseBytes32, taskStatusName } from "./task";
 import { TaskFlowError } from "./task-errors";
 
-/** A deal id: 0x + 64 hex, or the deal's number (deal ids are sequential from 1). */
+/** A deal id: 0x + 64 hex (`request run` prints it; the Clerk derives it from the request order's hash). */
 export function parseDealId(text: string | undefined): string {
-  if (text && /^\d{1,20}$/.test(text.trim())) return dealIdOf(BigInt(text.trim()));
-  return parseBytes32(text, "deal id (0x + 64 hex, or the deal's number)");
+  return parseBytes32(text, "deal id (0x + 64 hex)");
 }
 
 function parseIndex(text: string): bigint {
@@ -119,7 +118,7 @@ export function registerClaimCommand(program: Command, wrap: Wrap): void {
   program
     .command("claim")
     .description("after a deal's final deadline, fail its unfinished task (or every one, without index) and refund the requester")
-    .argument("<dealId>", "deal id (0x + 64 hex) or the deal's number")
+    .argument("<dealId>", "deal id (0x + 64 hex)")
     .argument("[index]", "task index (default: every unfinished task of the deal)")
     .action(wrap(async (ctx, [dealId, index]) => claimCommand(ctx, dealId, index)));
 }

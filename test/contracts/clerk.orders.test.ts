@@ -214,7 +214,7 @@ describe("Clerk orders", function () {
       await expect(match(f, o))
         .to.emit(f.hub, "DealMatched")
         .withArgs(
-          dealId(1),
+          dealId(hashOf(f, "request", o)),
           hashOf(f, "request", o),
           1n,
           hashOf(f, "app", o),

@@ -226,8 +226,8 @@ describe("Hub.claim", function () {
 
     it("reverts with HubUnknownDeal for a deal id that names no deal", async function () {
       const { f, d } = await setup();
-      await d.matchTrust(3n);
-      for (const dealId of [dealIdOf(2), ZeroHash]) {
+      const m = await d.matchTrust(3n);
+      for (const dealId of [d.nextDealId(m), ZeroHash]) {
         await expect(f.hub.claim(dealId, 0)).to.be.revertedWithCustomError(f.hub, "HubUnknownDeal").withArgs(dealId);
       }
     });
@@ -325,8 +325,8 @@ describe("Hub.claimDeal", function () {
 
   it("reverts with HubUnknownDeal for a deal id that names no deal", async function () {
     const { f, d } = await setup();
-    await mixedDeal(f, d);
-    for (const dealId of [dealIdOf(2), dealIdOf(99), ZeroHash]) {
+    const m = await mixedDeal(f, d);
+    for (const dealId of [d.nextDealId(m), dealIdOf(d.requestHash(m), 1n), ZeroHash]) {
       await expect(f.hub.claimDeal(dealId)).to.be.revertedWithCustomError(f.hub, "HubUnknownDeal").withArgs(dealId);
     }
   });

@@ -12,7 +12,7 @@ import { Fixture, INITIAL_DEPOSIT, TIMEREF, WORKER_STAKE, deployFixture } from "
 import { Matched, TaskDriver, digestOf } from "../helpers/driver";
 import { Contribution, Status, bit } from "../helpers/status";
 import { eventNames } from "../helpers/views";
-import { dealId as dealIdOf, resultHash, resultSeal, signMessage } from "../../sdk/eip712";
+import { resultHash, resultSeal, signMessage } from "../../sdk/eip712";
 
 const REVEAL_WINDOW = 2n * TIMEREF;
 
@@ -385,8 +385,8 @@ describe("Hub.contribute", function () {
     });
 
     it("rejects an unknown deal", async function () {
-      await match(3n);
-      const unknown = dealIdOf(5);
+      const m = await match(3n);
+      const unknown = d.nextDealId(m);
       const w = f.workers[0];
       const taskId = d.taskId(unknown, 0);
       const { resultHash: h, resultSeal: s } = d.commitment(w, taskId, digestOf("r"));
@@ -653,7 +653,7 @@ describe("Hub.contribute", function () {
     it("rejects relayed items for an unknown deal or an index out of range", async function () {
       const m = await match(3n, 2n);
       const item = await d.relayedContribution(f.workers[0], m.dealId, 0, digestOf("r"));
-      const unknown = dealIdOf(42);
+      const unknown = d.nextDealId(m);
       await expect(hub.connect(f.scheduler).contributeBatch([{ ...item, dealId: unknown }]))
         .to.be.revertedWithCustomError(hub, "HubUnknownDeal")
         .withArgs(unknown);

@@ -319,8 +319,8 @@ describe("Hub.contributeAndFinalize", function () {
 
     it("reverts with HubUnknownDeal for a deal id that names no deal", async function () {
       const { f, d } = await setup();
-      await matchSingle(d);
-      for (const dealId of [dealIdOf(2), dealIdOf(99), ZeroHash]) {
+      const m = await matchSingle(d);
+      for (const dealId of [d.nextDealId(m), dealIdOf(ethers.id("unsigned request")), ZeroHash]) {
         await expect(d.contributeAndFinalize(f.workers[0], dealId, 0, digestOf("x")))
           .to.be.revertedWithCustomError(f.hub, "HubUnknownDeal")
           .withArgs(dealId);

@@ -24,7 +24,7 @@ import {
 import { RESULTS, TaskDriver, digestOf, setup } from "../helpers/driver";
 import { expectMoves, ledger } from "../helpers/ledger";
 import { Status } from "../helpers/status";
-import { callbackDigest, dealId as dealIdOf } from "../../sdk/eip712";
+import { callbackDigest } from "../../sdk/eip712";
 import {
   GasBurnerConsumer__factory,
   GasMeterConsumer__factory,
@@ -500,7 +500,7 @@ describe("Hub.finalize", function () {
       await expect(d.finalize(taskId))
         .to.be.revertedWithCustomError(f.hub, "HubUnexpectedTaskStatus")
         .withArgs(taskId, UNSET, ONLY_REVEALING);
-      const unknown = d.taskId(dealIdOf(99), 0);
+      const unknown = d.taskId(d.nextDealId(m), 0);
       await expect(d.finalize(unknown))
         .to.be.revertedWithCustomError(f.hub, "HubUnexpectedTaskStatus")
         .withArgs(unknown, UNSET, ONLY_REVEALING);

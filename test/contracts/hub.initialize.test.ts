@@ -90,13 +90,13 @@ describe("Hub.initialize", function () {
     });
 
     it("rejects an unknown deal", async function () {
-      for (const unknown of [ZeroHash, dealIdOf(2), dealIdOf(1000)]) {
+      for (const unknown of [ZeroHash, d.nextDealId(m), dealIdOf(d.requestHash(m), 1n)]) {
         await expect(hub.initialize(unknown, 0)).to.be.revertedWithCustomError(hub, "HubUnknownDeal").withArgs(unknown);
       }
     });
 
     it("reports an unknown deal before checking the caller", async function () {
-      const unknown = dealIdOf(7);
+      const unknown = d.nextDealId(m);
       await expect(hub.connect(f.other).initialize(unknown, 0))
         .to.be.revertedWithCustomError(hub, "HubUnknownDeal")
         .withArgs(unknown);
@@ -236,7 +236,7 @@ describe("Hub.initialize", function () {
     });
 
     it("rejects an unknown deal", async function () {
-      const unknown = dealIdOf(9);
+      const unknown = d.nextDealId(m);
       await expect(hub.initializeBatch(unknown, [0])).to.be.revertedWithCustomError(hub, "HubUnknownDeal").withArgs(unknown);
     });
 

@@ -12,11 +12,12 @@ import {
   SCHEDULER_REWARD_RATIO,
   TIMEREF,
   WORKER_STAKE_RATIO,
+  signedOrders,
 } from "../helpers/fixture";
 import { digestOf, setup } from "../helpers/driver";
 import { Status } from "../helpers/status";
 import { blockTimeOf } from "../helpers/views";
-import { dealId as dealIdOf, resultHash, resultSeal, taskId as sdkTaskId } from "../../sdk/eip712";
+import { dealId as dealIdOf, hashOrder, resultHash, resultSeal, taskId as sdkTaskId } from "../../sdk/eip712";
 import { ResultStoreConsumer__factory } from "../../typechain-types";
 
 const E = parseEther;
@@ -28,7 +29,7 @@ describe("Hub views", function () {
   describe("resultFor", function () {
     it("reverts with HubUnexpectedTaskStatus for a task that is not COMPLETED", async function () {
       const { f, d } = await setup();
-      const unknown = d.taskId(dealIdOf(42), 0);
+      const unknown = d.taskId(dealIdOf(ethers.id("unsigned request")), 0);
       await expect(f.hub.resultFor(unknown))
         .to.be.revertedWithCustomError(f.hub, "HubUnexpectedTaskStatus")
         .withArgs(unknown, UNSET, ONLY_COMPLETED);
@@ -73,7 +74,7 @@ describe("Hub views", function () {
       for (const [dealId, index] of [
         [m.dealId, 0n],
         [m.dealId, 2n],
-        [dealIdOf(7), 255n],
+        [d.nextDealId(m), 255n],
         [ZeroHash, 0n],
         [ethers.id("any"), 2n ** 256n - 1n],
       ] as const) {
@@ -87,7 +88,7 @@ describe("Hub views", function () {
     it("is all zero for a task that was never initialized", async function () {
       const { f, d } = await setup();
       const m = await d.match();
-      for (const taskId of [d.taskId(m.dealId, 0), d.taskId(dealIdOf(99), 0), ZeroHash]) {
+      for (const taskId of [d.taskId(m.dealId, 0), d.taskId(d.nextDealId(m), 0), ZeroHash]) {
         const t = await f.hub.viewTask(taskId);
         expect(t.status).to.equal(UNSET);
         expect(t.dealId).to.equal(ZeroHash);
@@ -173,7 +174,7 @@ describe("Hub views", function () {
       for (const [task, worker] of [
         [taskId, f.workers[1].address],
         [taskId, ZeroAddress],
-        [d.taskId(dealIdOf(9), 0), f.workers[0].address],
+        [d.taskId(d.nextDealId(m), 0), f.workers[0].address],
       ] as const) {
         const c = await f.hub.viewContribution(task, worker);
         expect(c.status).to.equal(0n);
@@ -213,7 +214,7 @@ describe("Hub views", function () {
         await d.contribute(w, m.dealId, 0, digestOf(`r${i}`));
         expect(await f.hub.contributorsOf(taskId)).to.deep.equal(order.slice(0, i + 1).map((s) => s.address));
       }
-      expect(await f.hub.contributorsOf(d.taskId(dealIdOf(9), 0))).to.deep.equal([]);
+      expect(await f.hub.contributorsOf(d.taskId(d.nextDealId(m), 0))).to.deep.equal([]);
     });
   });
 
@@ -283,7 +284,7 @@ describe("Hub views", function () {
       const callback = await consumer.getAddress();
       const m = await d.match({ request: { trust: 3n, volume: 5n, callback } });
       const deal = await f.hub.viewDeal(m.dealId);
-      expect(m.dealId).to.equal(dealIdOf(1));
+      expect(m.dealId).to.equal(dealIdOf(d.requestHash(m)));
       expect(deal.requester).to.equal(f.requester.address);
       expect(deal.appPrice).to.equal(PRICES.app);
       expect(deal.scheduler).to.equal(f.scheduler.address);
@@ -304,7 +305,7 @@ describe("Hub views", function () {
       const { f, d } = await setup();
       await d.match();
       const m = await d.match({ request: { dataset: 0n, datasetmaxprice: 0n } });
-      expect(m.dealId).to.equal(dealIdOf(2));
+      expect(m.dealId).to.equal(dealIdOf(d.requestHash(m)));
       const deal = await f.hub.viewDeal(m.dealId);
       expect(deal.dataset).to.equal(0n);
       expect(deal.datasetPrice).to.equal(0n);
@@ -313,7 +314,9 @@ describe("Hub views", function () {
 
     it("is all zero for an unknown deal id", async function () {
       const { f } = await setup();
-      const deal = await f.hub.viewDeal(dealIdOf(1));
+      // The id the fixture's orders would get, before they are matched.
+      const unknown = dealIdOf(hashOrder(f.domain, "RequestOrder", (await signedOrders(f)).request));
+      const deal = await f.hub.viewDeal(unknown);
       expect(deal.requester).to.equal(ZeroAddress);
       expect(deal.scheduler).to.equal(ZeroAddress);
       expect(deal.callback).to.equal(ZeroAddress);
@@ -332,7 +335,7 @@ describe("Hub views", function () {
       ]) {
         expect(v).to.equal(0n);
       }
-      expect(await f.hub.schedulerStakeOf(dealIdOf(1))).to.equal(0n);
+      expect(await f.hub.schedulerStakeOf(unknown)).to.equal(0n);
     });
   });
 });

@@ -33,7 +33,14 @@ import {
   signedOrders,
 } from "../helpers/fixture";
 import type { Fixture } from "../helpers/fixture";
-import { dealId as dealIdOf, resultHash, resultSeal, signMessage, taskId as taskIdOf } from "../../sdk/eip712";
+import {
+  dealId as dealIdOf,
+  hashOrder,
+  resultHash,
+  resultSeal,
+  signMessage,
+  taskId as taskIdOf,
+} from "../../sdk/eip712";
 
 // ------------------------------------------------------------------------------------------------ configuration
 
@@ -48,6 +55,8 @@ const MAX_DEALS = 4;
 /** With FC_STATS=1 the random-scenario test prints how often each action succeeded or failed, and why. */
 const STATS = process.env.FC_STATS === "1" ? new Map<string, number>() : undefined;
 const DIGESTS = ["result:a", "result:b", "result:c"].map((label) => id(label));
+/** A deal id no deal has: no request order hashes to this label's hash. */
+const UNKNOWN_DEAL = dealIdOf(id("a request order nobody signed"));
 
 const enum S {
   UNSET = 0,
@@ -679,7 +688,7 @@ class Run {
     const tasks = m.tasks();
     if (tasks.length === 0 || n % 10 === 0) {
       const wild: Target[] = tasks.map((t) => this.target(t.deal, t.deal.id, t.index));
-      wild.push(this.target(undefined, dealIdOf(m.deals.length + 1), 0n));
+      wild.push(this.target(undefined, UNKNOWN_DEAL, 0n));
       if (m.deals.length > 0) {
         const d = m.deals[n % m.deals.length];
         wild.push(this.target(d, d.id, d.volume));
@@ -1223,7 +1232,8 @@ class Run {
     } else {
       expected = {
         apply: () => {
-          const dealId = dealIdOf(m.deals.length + 1);
+          // Fresh orders: the request order's first deal.
+          const dealId = dealIdOf(hashOrder(f.domain, "RequestOrder", orders.request));
           const workerStake = max(MIN_WORKER_STAKE, (action.poolPrice * workerStakeRatio) / 100n);
           const deal: MDeal = {
             id: dealId,
@@ -1273,8 +1283,8 @@ class Run {
   }
 
   planClaimDeal(deal: MDeal | undefined, sender: HardhatEthersSigner, t: bigint): Plan {
-    const dealId = deal ? deal.id : dealIdOf(this.model.deals.length + 1);
-    const label = `claimDeal ${deal ? BigInt(dealId) : "of an unknown deal"} by ${sender.address}`;
+    const dealId = deal ? deal.id : UNKNOWN_DEAL;
+    const label = `claimDeal ${deal ? this.dealName(dealId) : "of an unknown deal"} by ${sender.address}`;
     const send = () => this.f.hub.connect(sender).claimDeal(dealId, GAS);
     let expected: Expected;
     if (!deal) expected = { error: ["HubUnknownDeal", dealId] };
@@ -1312,9 +1322,14 @@ class Run {
   }
 
   private describe(target: Target): string {
-    if (!target.deal) return `task ${target.index} of unknown deal ${BigInt(target.dealId)}`;
+    if (!target.deal) return `task ${target.index} of unknown deal ${target.dealId}`;
     const status = target.task ? STATUS_NAMES[target.task.status] : "out of range";
-    return `task ${target.index} of deal ${BigInt(target.dealId)} (${status})`;
+    return `task ${target.index} of deal ${this.dealName(target.dealId)} (${status})`;
+  }
+
+  /** A matched deal as the labels name it: n for the run's n-th deal (deal ids are hashes, not a sequence). */
+  private dealName(dealId: string): string {
+    return `${this.model.deals.findIndex((d) => d.id === dealId) + 1}`;
   }
 
   // ---------------------------------------------------------------- executing
@@ -1498,7 +1513,7 @@ class Run {
         workerStake: await hub.workerStakeOf(deal.id),
         schedulerStake: await hub.schedulerStakeOf(deal.id),
       },
-      `deal ${BigInt(deal.id)} as matched`,
+      `deal ${this.dealName(deal.id)} as matched`,
     ).to.deep.equal({
       requester: lower(deal.requester),
       scheduler: lower(deal.scheduler),
@@ -1712,7 +1727,7 @@ describe("Hub invariants (seeded random scenarios)", function () {
           request: { workerpoolmaxprice: p.poolPrice, trust: BigInt(p.trust) },
         });
         await hub.connect(f.requester).matchOrders(orders.app, orders.dataset, orders.workerpool, orders.request);
-        const deal = dealIdOf(1);
+        const deal = dealIdOf(hashOrder(f.domain, "RequestOrder", orders.request));
         const task = taskIdOf(deal, 0);
         const [winning, losing] = DIGESTS;
         const contribute = async (w: HardhatEthersSigner, digest: string) => {

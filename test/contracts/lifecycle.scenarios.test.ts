@@ -146,7 +146,7 @@ describe("lifecycle scenarios", function () {
       const { f, d } = await setup();
       const w = f.workers[0];
       const m = await d.match({ request: { trust: 1n } });
-      expect(m.dealId).to.equal(dealIdOf(1));
+      expect(m.dealId).to.equal(dealIdOf(hashOrder(f.domain, "RequestOrder", m.orders.request)));
       expect(m.volume).to.equal(1n);
       expect(await f.hub.workerStakeOf(m.dealId)).to.equal(WORKER_STAKE);
       expect(await f.hub.schedulerStakeOf(m.dealId)).to.equal(SCHEDULER_STAKE);
@@ -839,7 +839,7 @@ describe("lifecycle scenarios", function () {
       const tx = await f.hub
         .connect(newcomer)
         .depositAndMatchOrders(TASK_PRICE, deadline, permit.v, permit.r, permit.s, orders.app, orders.dataset, orders.workerpool, request);
-      const dealId = dealIdOf(1);
+      const dealId = dealIdOf(hashOrder(f.domain, "RequestOrder", request));
       expect(await hubEvents(f, tx)).to.deep.equal([
         ["Deposited", newcomer.address, newcomer.address, TASK_PRICE],
         [

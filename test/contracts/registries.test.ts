@@ -331,20 +331,22 @@ describe("Registries", function () {
         const after = await signedOrders(f);
         await f.hub.connect(f.requester).matchOrders(after.app, after.dataset, after.workerpool, after.request);
 
-        const first = await f.hub.viewDeal(dealId(1));
+        const firstId = dealId(hashOrder(f.domain, "RequestOrder", before.request));
+        const secondId = dealId(hashOrder(f.domain, "RequestOrder", after.request));
+        const first = await f.hub.viewDeal(firstId);
         expect([first.scheduler, first.workerStakeRatio, first.schedulerRewardRatio]).to.deep.equal([
           f.scheduler.address,
           WORKER_STAKE_RATIO,
           SCHEDULER_REWARD_RATIO,
         ]);
-        const second = await f.hub.viewDeal(dealId(2));
+        const second = await f.hub.viewDeal(secondId);
         expect([second.scheduler, second.workerStakeRatio, second.schedulerRewardRatio]).to.deep.equal([
           f.other.address,
           50n,
           20n,
         ]);
-        expect(await f.hub.workerStakeOf(dealId(1))).to.equal((PRICES.workerpool * WORKER_STAKE_RATIO) / 100n);
-        expect(await f.hub.workerStakeOf(dealId(2))).to.equal((PRICES.workerpool * 50n) / 100n);
+        expect(await f.hub.workerStakeOf(firstId)).to.equal((PRICES.workerpool * WORKER_STAKE_RATIO) / 100n);
+        expect(await f.hub.workerStakeOf(secondId)).to.equal((PRICES.workerpool * 50n) / 100n);
         // Each deal's scheduler stakes 30% of the pool price per task.
         const stake = (PRICES.workerpool * 30n) / 100n;
         expect(await f.hub.frozenOf(f.scheduler.address)).to.equal(stake);
@@ -356,7 +358,9 @@ describe("Registries", function () {
         await f.workerpools.connect(f.poolOwner).configure(1, f.scheduler.address, 0, 0);
         const o = await signedOrders(f);
         await f.hub.connect(f.requester).matchOrders(o.app, o.dataset, o.workerpool, o.request);
-        expect(await f.hub.workerStakeOf(dealId(1))).to.equal(parseEther("0.1"));
+        expect(await f.hub.workerStakeOf(dealId(hashOrder(f.domain, "RequestOrder", o.request)))).to.equal(
+          parseEther("0.1"),
+        );
       });
     });
 

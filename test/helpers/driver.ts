@@ -6,7 +6,7 @@ import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import { ContractTransactionResponse, hexlify, id, toUtf8Bytes } from "ethers";
 import { Fixture, OrderOverrides, OrderSet, TIMEREF, deployFixture, signedOrders } from "./fixture";
-import { taskId as computeTaskId } from "../../sdk/eip712";
+import { dealId as computeDealId, hashOrder, taskId as computeTaskId } from "../../sdk/eip712";
 import { authorizationSignature, commitment, relayedContribution, relayedReveal } from "../../sdk/orders";
 
 export interface Matched {
@@ -76,6 +76,16 @@ export class TaskDriver {
 
   taskId(dealId: string, index: bigint | number = 0n): string {
     return computeTaskId(dealId, index);
+  }
+
+  /** The EIP-712 hash of `m`'s request order: with the volume it had consumed before, it makes the deal id. */
+  requestHash(m: Matched): string {
+    return hashOrder(this.f.domain, "RequestOrder", m.orders.request);
+  }
+
+  /** The id the next deal of `m`'s request order would get (`m` being its first deal): no deal has it yet. */
+  nextDealId(m: Matched): string {
+    return computeDealId(this.requestHash(m), m.volume);
   }
 
   /** The scheduler's authorization for `worker` on a task. */

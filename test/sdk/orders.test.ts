@@ -7,7 +7,20 @@ import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import { anyValue } from "@nomicfoundation/hardhat-chai-matchers/withArgs";
 import fc from "fast-check";
-import { Wallet, ZeroAddress, ZeroHash, getAddress, hexlify, id, randomBytes, toUtf8Bytes } from "ethers";
+import {
+  AbiCoder,
+  Wallet,
+  ZeroAddress,
+  ZeroHash,
+  dataSlice,
+  getAddress,
+  hexlify,
+  id,
+  keccak256,
+  randomBytes,
+  toUtf8Bytes,
+  zeroPadValue,
+} from "ethers";
 import { Fixture, PRICES, deployFixture, signedOrders } from "../helpers/fixture";
 import { Contribution, Status } from "../helpers/status";
 import {
@@ -586,7 +599,7 @@ describe("sdk/orders", function () {
 
       expect(await f.hub.canMatch(app, dataset, workerpool, request)).to.deep.equal([true, "0x"]);
       const tx = await f.hub.connect(f.requester).matchOrders(app, dataset, workerpool, request);
-      const deal = dealIdOf(1);
+      const deal = dealIdOf(hashOrder(f.domain, "RequestOrder", request));
       await expect(tx)
         .to.emit(f.hub, "DealMatched")
         .withArgs(
@@ -625,28 +638,34 @@ describe("sdk/orders", function () {
 
     it("dealId and taskId equal the contract's", async function () {
       const set = await signedOrders(f, { request: { volume: 3n } });
+      const requestHash = hashOrder(f.domain, "RequestOrder", set.request);
+      // Known before the match is mined: the low 152 bits of keccak256(abi.encode(requestHash, consumed)), where
+      // consumed is the volume the request order had consumed before (none yet).
+      const deal = dealIdOf(requestHash);
+      const hash = keccak256(AbiCoder.defaultAbiCoder().encode(["bytes32", "uint256"], [requestHash, 0n]));
+      expect(deal).to.equal(zeroPadValue(dataSlice(hash, 32 - 19), 32));
       const tx = await f.hub.connect(f.requester).matchOrders(set.app, set.dataset, set.workerpool, set.request);
-      await expect(tx).to.emit(f.hub, "DealMatched").withArgs(dealIdOf(1), hashOrder(f.domain, "RequestOrder", set.request), 1n, ...Array(6).fill(anyValue));
+      await expect(tx).to.emit(f.hub, "DealMatched").withArgs(deal, requestHash, 1n, ...Array(6).fill(anyValue));
       for (const index of [0n, 1n, 2n]) {
-        const task = taskIdOf(dealIdOf(1), index);
-        expect(await f.hub.taskIdOf(dealIdOf(1), index)).to.equal(task);
-        await expect(f.hub.connect(f.scheduler).initialize(dealIdOf(1), index))
+        const task = taskIdOf(deal, index);
+        expect(await f.hub.taskIdOf(deal, index)).to.equal(task);
+        await expect(f.hub.connect(f.scheduler).initialize(deal, index))
           .to.emit(f.hub, "TaskInitialized")
-          .withArgs(task, dealIdOf(1), index);
+          .withArgs(task, deal, index);
       }
-      for (const [deal, index] of [
+      for (const [anyDeal, index] of [
         [id("any deal"), 7n],
-        [dealIdOf(2n ** 200n), MAX_UINT256],
+        [dealIdOf(id("any request"), 2n ** 88n - 1n), MAX_UINT256],
         [ZeroHash, 0n],
       ] as const) {
-        expect(await f.hub.taskIdOf(deal, index)).to.equal(taskIdOf(deal, index));
+        expect(await f.hub.taskIdOf(anyDeal, index)).to.equal(taskIdOf(anyDeal, index));
       }
     });
 
     it("a contribution with the sdk's resultHash/resultSeal and Authorization is accepted, then reveal and finalize", async function () {
       const set = await signedOrders(f, { request: { trust: 1n } });
       await f.hub.connect(f.requester).matchOrders(set.app, set.dataset, set.workerpool, set.request);
-      const deal = dealIdOf(1);
+      const deal = dealIdOf(hashOrder(f.domain, "RequestOrder", set.request));
       const task = taskIdOf(deal, 0);
       const worker = f.workers[0];
       const data = toUtf8Bytes('{"answer":42}');
@@ -678,7 +697,7 @@ describe("sdk/orders", function () {
     it("a seal made for another worker is refused at reveal (the seal binds the worker)", async function () {
       const set = await signedOrders(f, { request: { trust: 2n } });
       await f.hub.connect(f.requester).matchOrders(set.app, set.dataset, set.workerpool, set.request);
-      const deal = dealIdOf(1);
+      const deal = dealIdOf(hashOrder(f.domain, "RequestOrder", set.request));
       const task = taskIdOf(deal, 0);
       const [honest, copier] = f.workers;
       const digest = id("result");
@@ -700,7 +719,7 @@ describe("sdk/orders", function () {
     it("an Authorization signed by someone other than the scheduler is refused", async function () {
       const set = await signedOrders(f);
       await f.hub.connect(f.requester).matchOrders(set.app, set.dataset, set.workerpool, set.request);
-      const deal = dealIdOf(1);
+      const deal = dealIdOf(hashOrder(f.domain, "RequestOrder", set.request));
       const task = taskIdOf(deal, 0);
       const worker = f.workers[0];
       const c = commitment(worker.address, task, id("r"));
@@ -718,7 +737,7 @@ describe("sdk/orders", function () {
     it("relayed Contribution and Reveal signatures are accepted by contributeBatch and revealBatch", async function () {
       const set = await signedOrders(f, { request: { trust: 3n } });
       await f.hub.connect(f.requester).matchOrders(set.app, set.dataset, set.workerpool, set.request);
-      const deal = dealIdOf(1);
+      const deal = dealIdOf(hashOrder(f.domain, "RequestOrder", set.request));
       const task = taskIdOf(deal, 0);
       const digest = id("relayed result");
       const workers = f.workers.slice(0, 3);
@@ -748,7 +767,7 @@ describe("sdk/orders", function () {
     it("relayed items signed by the wrong worker are refused", async function () {
       const set = await signedOrders(f, { request: { trust: 2n } });
       await f.hub.connect(f.requester).matchOrders(set.app, set.dataset, set.workerpool, set.request);
-      const deal = dealIdOf(1);
+      const deal = dealIdOf(hashOrder(f.domain, "RequestOrder", set.request));
       const task = taskIdOf(deal, 0);
       const digest = id("r");
       const [a, b] = f.workers;

@@ -123,7 +123,7 @@ describe("scheduler order book and matcher on a real chain", function () {
     expect(report.matched).to.have.length(1);
     const requestHash = hashOrder(d, "RequestOrder", request);
     const [deal] = report.matched;
-    expect(deal.dealId).to.equal(dealIdOf(1));
+    expect(deal.dealId).to.equal(dealIdOf(requestHash, 0));
     expect(deal).to.include({ request: requestHash, app: hashOrder(d, "AppOrder", app), dataset: hashOrder(d, "DatasetOrder", dataset), volume: 2n });
     expect(await chain.hub.dealCount()).to.equal(1n);
     const onChain = await chain.hub.viewDeal(deal.dealId);

@@ -3,7 +3,7 @@
  * defaults, deterministic addresses and hashes, a fixed clock.
  */
 import { expect } from "chai";
-import { getAddress } from "ethers";
+import { ZeroHash, getAddress } from "ethers";
 import { dealId as dealIdOf } from "../../../sdk/eip712";
 import { openDatabase } from "../../../scheduler/store/state";
 import type { Db } from "../../../scheduler/store/db";
@@ -28,7 +28,7 @@ export function memoryDb(): Db {
 
 export function deal(n = 1, o: Partial<NewDeal> = {}): NewDeal {
   return {
-    dealId: dealIdOf(n),
+    dealId: dealIdOf(ZeroHash, n),
     app: 1n,
     dataset: 0n,
     workerpool: 1n,

@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { Wallet, getAddress, verifyMessage } from "ethers";
+import { Wallet, ZeroHash, getAddress, verifyMessage } from "ethers";
 import pino, { type Logger } from "pino";
 import { WebSocketServer, type WebSocket } from "ws";
 import { dealId as dealIdOf, taskId as taskIdOf } from "../../../sdk/eip712";
@@ -226,7 +226,7 @@ let nextDeal = 1;
 /** An assign frame for a fresh task (its own deal), with consistent dealId, index and taskId. */
 export function assign(over: Partial<AssignFrame> & { args?: string[] } = {}): AssignFrame {
   const { args, ...rest } = over;
-  const dealId = rest.dealId ?? dealIdOf(nextDeal++);
+  const dealId = rest.dealId ?? dealIdOf(ZeroHash, nextDeal++);
   const index = rest.index ?? 0;
   return {
     type: "assign",

@@ -8,7 +8,7 @@ import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { keccak256, toUtf8Bytes } from "ethers";
+import { ZeroHash, keccak256, toUtf8Bytes } from "ethers";
 import { dealId as dealIdOf, taskId as taskIdOf } from "../../../sdk/eip712";
 import { WorkerError } from "../../../worker/core/errors";
 import { CommitStore, type NewCommit } from "../../../worker/store/commits";
@@ -18,7 +18,7 @@ import { spawnSync } from "node:child_process";
 const h = (s: string) => keccak256(toUtf8Bytes(s));
 
 function commit(store: CommitStore, n: number, over: Partial<NewCommit> = {}): NewCommit {
-  const dealId = dealIdOf(n);
+  const dealId = dealIdOf(ZeroHash, n);
   const taskId = taskIdOf(dealId, 0);
   return {
     taskId,
@@ -139,7 +139,7 @@ describe("worker store: commit records", function () {
     const c = commit(store, 1);
     await store.record(c);
     await mkdir(c.outputDir, { recursive: true });
-    const orphan = store.outputDirFor(taskIdOf(dealIdOf(9), 0));
+    const orphan = store.outputDirFor(taskIdOf(dealIdOf(ZeroHash, 9), 0));
     await mkdir(orphan, { recursive: true });
     await writeFile(join(orphan, "result.json"), "{}");
     await writeFile(join(dir, "commits", ".tmp-x.json-abc"), "partial");
