@@ -141,14 +141,21 @@ export class Scheduler {
         const check = await chain.canMatch(set.app, set.request.dataset === 0n ? null : set.dataset, set.workerpool, set.request);
         return check.ok ? { ok: true } : { ok: false, refusal: refusalOf(check.reason) };
       },
-      matchOrders: async (set) => {
+      matchOrders: async (set, expected) => {
+        // once the estimate passed, the deal's tasks start while the transaction is mined (the router's `speculate`)
+        let speculation: Promise<void> | null = null;
+        const onEstimated = () => void (speculation = router.speculate(expected, set).catch((e: Error) => log.error({ err: e.message }, "speculative start failed")));
         const r = await chain
-          .matchOrders(set.app, set.request.dataset === 0n ? null : set.dataset, set.workerpool, set.request)
-          .catch((e: unknown) => {
+          .matchOrders(set.app, set.request.dataset === 0n ? null : set.dataset, set.workerpool, set.request, { onEstimated })
+          .catch(async (e: unknown) => {
+            await speculation;
+            router.abandon(expected.dealId, `matchOrders failed: ${(e as Error).message.split("\n")[0]}`);
             // the sender's gas estimate is the Clerk's verdict: a revert there sent nothing (no canMatch needed first)
             throw e instanceof ChainError && e.code === "REVERTED" && !e.details.txHash && e.revert ? new MatchRefusedError(refusalOf(e.revert)) : e;
           });
-        await router.onReceipt(r.events); // the deal's tasks exist at once, not at the watcher's next poll
+        await speculation;
+        if (r.dealId !== expected.dealId) router.abandon(expected.dealId, `matchOrders created deal ${r.dealId} instead`);
+        await router.onReceipt(r.events); // the deal's tasks exist (or are confirmed) at once, not at the watcher's next poll
         if (opts.offer && set.workerpool.salt === offered.salt) {
           offered.used += BigInt(r.volume);
           if (offered.used >= opts.offer.volume) await offerAgain();

@@ -14,7 +14,7 @@
 import { ZeroAddress, getAddress } from "ethers";
 import type { Interface, TypedDataDomain } from "ethers";
 import type { Logger } from "pino";
-import { hashOrder } from "../sdk/eip712";
+import { dealId as dealIdOf, hashOrder } from "../sdk/eip712";
 import type { AppOrder, DatasetOrder, OrderKind, OrderOf, RequestOrder, Signed, WorkerpoolOrder } from "../sdk/eip712";
 import { EMPTY_DATASET_ORDER, recoverOrderSigner } from "../sdk/orders";
 import type { Hub } from "../typechain-types";
@@ -58,14 +58,26 @@ export class MatchRefusedError extends Error {
   }
 }
 
+/**
+ * The deal a `matchOrders` should create, as the book sees it: the Clerk's id (sdk `dealId`: the request's hash and
+ * the volume it had consumed) and the volume (the smallest remaining volume of the four orders). The chain has the
+ * last word: another match of the same request in between gives another deal.
+ */
+export interface ExpectedDeal {
+  dealId: string;
+  volume: bigint;
+  requestHash: string;
+}
+
 /** The chain as the matcher needs it. */
 export interface MatcherChain {
   canMatch(orders: OrderSet): Promise<CanMatchResult>;
   /**
    * Sends `matchOrders` and waits for it to be mined; throws when it reverts or cannot be sent, MatchRefusedError
-   * when the Clerk's reason is known without sending (a simulation reverted).
+   * when the Clerk's reason is known without sending (a simulation reverted). `expected` is the book's guess of the
+   * deal (the scheduler starts its tasks while the transaction is mined).
    */
-  matchOrders(orders: OrderSet): Promise<MatchedDeal>;
+  matchOrders(orders: OrderSet, expected: ExpectedDeal): Promise<MatchedDeal>;
 }
 
 // ------------------------------------------------------------------ pure selection
@@ -190,6 +202,16 @@ export function selectOrders(request: Signed<RequestOrder>, book: Book, ctx: Sel
 /** The `matchOrders` arguments of a selection. */
 export function orderSetOf(request: Signed<RequestOrder>, s: Selection): OrderSet {
   return { app: s.app.order, dataset: s.dataset?.order ?? EMPTY_DATASET_ORDER, workerpool: s.workerpool.order, request };
+}
+
+/** The deal `matchOrders` of `request` with `s` creates if the book is right about the orders' consumed volumes. */
+export function expectedDealOf(request: BookEntry<"RequestOrder">, s: Selection): ExpectedDeal {
+  const remaining = [request.remaining, s.app.remaining, s.workerpool.remaining, ...(s.dataset ? [s.dataset.remaining] : [])];
+  return {
+    dealId: dealIdOf(request.hash, request.order.volume - request.remaining),
+    volume: remaining.reduce((a, b) => (b < a ? b : a)),
+    requestHash: request.hash,
+  };
 }
 
 // ------------------------------------------------------------------ the loop
@@ -404,7 +426,7 @@ export class Matcher {
       let deal: MatchedDeal | null = null;
       if (check.ok) {
         try {
-          deal = await this.modules.chain.matchOrders(set);
+          deal = await this.modules.chain.matchOrders(set, expectedDealOf(request, selection));
         } catch (error) {
           if (!(error instanceof MatchRefusedError)) {
             this.log?.error({ err: error, request: request.hash }, "matchOrders failed");
@@ -522,7 +544,7 @@ export class EthersMatcherChain implements MatcherChain {
     return ok ? { ok: true } : { ok: false, refusal: decodeClerkError(this.hub.interface, reason) };
   }
 
-  async matchOrders(o: OrderSet): Promise<MatchedDeal> {
+  async matchOrders(o: OrderSet, _expected?: ExpectedDeal): Promise<MatchedDeal> {
     const tx = await this.hub.matchOrders(o.app, o.dataset, o.workerpool, o.request);
     const receipt = await tx.wait();
     if (!receipt) throw new Error(`matchOrders ${tx.hash}: no receipt`);

@@ -13,10 +13,10 @@
  * Chain events (watcher) are applied to the store idempotently. Lost workers' replicas are reassigned by the policy; a
  * worker that comes back with pending commits is asked again to reveal. Chain failures are retried on the next tick.
  */
-import { keccak256, solidityPacked, toUtf8Bytes, verifyTypedData } from "ethers";
+import { getAddress, keccak256, solidityPacked, toUtf8Bytes, verifyTypedData } from "ethers";
 import type { Logger } from "pino";
-import { MESSAGE_TYPES } from "../sdk/eip712";
-import type { ChainClient, AppEntry, DatasetEntry } from "./chain/client";
+import { MESSAGE_TYPES, taskId as taskIdOf } from "../sdk/eip712";
+import type { ChainClient, AppEntry, CategoryView, DatasetEntry, DealView } from "./chain/client";
 import type { HubEvent } from "./chain/events";
 import { initialBucket, nextActions, policyOptions, type PolicyOptions } from "./core/policy";
 import { relayPlan, type Consensus } from "./core/consensus";
@@ -26,6 +26,7 @@ import type { TokenBucket } from "./core/bucket";
 import { percentile } from "./core/latency";
 import { decodeResultFiles, type ResultStore } from "./api/result-store";
 import type { TaskView } from "./api/tasks";
+import type { ExpectedDeal, OrderSet } from "./matcher";
 import type { CommitFrame, FailedFrame, Pending, RevealedFrame, WorkerManager } from "./session/manager";
 import type { Db } from "./store/db";
 import { applyChainEvent, TASK_CHAIN_EVENTS } from "./store/chain-events";
@@ -47,7 +48,7 @@ import {
   runningCounts,
   type Replica,
 } from "./store/replicas";
-import { taskDetail, taskView } from "./store/state";
+import { dropSpeculativeTasks, taskDetail, taskView } from "./store/state";
 import { getTask, recordDealMatched, setTaskStatus, tasksNeedingAction, updateTask, type Task } from "./store/tasks";
 import { closeAllSessions, getWorker, scoreOf, workerConnected, workerDisconnected } from "./store/workers";
 
@@ -64,6 +65,20 @@ export interface JobRouterOptions {
   reconcileMs: number;
   /** relay: the scheduler relays workers' signed commits in one batch; direct: each worker sends `contribute` itself */
   commitMode: "relay" | "direct";
+}
+
+/** Tasks of one deal started before its matchOrders is mined, at most (the rest start once it is). */
+const SPECULATIVE_TASKS_MAX = 16;
+/** A speculative deal the chain still does not have after this long is dropped (its matchOrders did not land). */
+const SPECULATION_TTL_MS = 60_000;
+
+/** What a DealMatched says beyond the Deal struct. */
+interface DealSeen {
+  params: string;
+  beneficiary: string;
+  requestOrderHash: string;
+  blockNumber: number | null;
+  txHash: string | null;
 }
 
 export const defaultJobRouterOptions: Omit<JobRouterOptions, "workerpool" | "publicUrl"> = {
@@ -85,6 +100,9 @@ export class JobRouter {
   private readonly inflight = new Set<string>();
   private readonly apps = new Map<string, Promise<AppEntry | null>>();
   private readonly datasets = new Map<string, Promise<DatasetEntry | null>>();
+  private readonly categories = new Map<string, Promise<CategoryView | null>>();
+  /** speculative deals whose DealMatched came in, the chain's terms not recorded yet: their tasks may relay */
+  private readonly confirmed = new Set<string>();
   private lastReconcile = 0;
   private nextDeadlineCheck = 0;
 
@@ -131,42 +149,139 @@ export class JobRouter {
     };
   }
 
-  /** Chain events (idempotent): a deal matched for our pool creates its tasks; task events move the store. */
+  /**
+   * Chain events (idempotent): a deal matched for our pool creates its tasks (or confirms the speculative deal our
+   * matchOrders recorded, see `speculate`); task events move the store.
+   */
   async onChainEvent(event: HubEvent): Promise<void> {
     if (event.name === "DealMatched") {
       const e = event.args;
-      if (e.workerpool !== this.opts.workerpool || getDeal(this.m.db, e.dealId)) return;
+      if (e.workerpool !== this.opts.workerpool) return;
+      const known = getDeal(this.m.db, e.dealId);
+      if (known && !known.speculative) return;
+      const seen = { params: e.params, beneficiary: e.beneficiary, requestOrderHash: e.requestOrderHash, blockNumber: event.blockNumber, txHash: event.transactionHash };
+      // a speculative deal is confirmed at once, so that its tasks can relay; the chain's terms follow
+      if (known) this.confirm(e.dealId, Number(e.volume), event.transactionHash);
       // params and beneficiary come with the event; the rest is the Deal struct (one read, no log search)
       const t = await this.m.chain.viewDeal(e.dealId);
       if (!t) throw new Error(`deal ${e.dealId} not found`);
-      const recorded = recordDealMatched(this.m.db, {
-        dealId: e.dealId,
-        app: t.app,
-        dataset: t.dataset,
-        workerpool: e.workerpool,
-        requester: t.requester,
-        beneficiary: e.beneficiary,
-        scheduler: t.scheduler,
-        callback: t.callback,
-        category: null, // not kept on chain (the deal keeps its timeref)
-        trust: t.trust,
-        params: e.params,
-        volume: t.volume,
-        startTime: t.startTime,
-        timeref: t.timeref,
-        appPrice: t.appPrice,
-        datasetPrice: t.datasetPrice,
-        workerpoolPrice: t.workerpoolPrice,
-        workerStakeRatio: t.workerStakeRatio,
-        schedulerRewardRatio: t.schedulerRewardRatio,
-        requestOrderHash: e.requestOrderHash,
-        blockNumber: event.blockNumber,
-        txHash: event.transactionHash,
-      });
-      this.m.log.info({ dealId: e.dealId, tasks: recorded.tasksCreated, trust: t.trust }, "deal received");
+      this.recordDeal(t, seen);
       return;
     }
     this.applyTaskEvent(event);
+  }
+
+  /**
+   * A speculative deal is on chain (its DealMatched): its tasks past the chain's volume are dropped, each task is told in
+   * its timeline, and the next tick may relay. The store keeps it `speculative` until `recordDeal` has the chain's terms
+   * (start time, the pool's ratios, the full volume), so a failed read of those is retried with the event.
+   */
+  private confirm(dealId: string, volume: number, txHash: string | null): void {
+    const known = getDeal(this.m.db, dealId);
+    if (!known?.speculative || this.confirmed.has(dealId)) return;
+    this.confirmed.add(dealId);
+    this.dropSpeculative(dealId, "the deal has fewer tasks", volume);
+    for (let index = 0; index < Math.min(known.volume, volume); index++) {
+      const taskId = taskIdOf(dealId, index).toLowerCase();
+      addTaskEvent(this.m.db, { taskId, kind: "deal.confirmed", detail: { tx: txHash }, dedupeKey: `deal.confirmed:${taskId}` });
+    }
+    this.m.log.info({ dealId, txHash }, "deal confirmed");
+    this.kick();
+  }
+
+  /** Records a deal as the chain has it (a speculative record of it is confirmed first). */
+  private recordDeal(t: DealView, e: DealSeen): void {
+    const known = getDeal(this.m.db, t.dealId);
+    if (known?.speculative) this.confirm(t.dealId, t.volume, e.txHash);
+    const recorded = recordDealMatched(this.m.db, {
+      dealId: t.dealId,
+      app: t.app,
+      dataset: t.dataset,
+      workerpool: this.opts.workerpool,
+      requester: t.requester,
+      beneficiary: e.beneficiary,
+      scheduler: t.scheduler,
+      callback: t.callback,
+      category: known?.category ?? null, // not kept on chain (the deal keeps its timeref)
+      trust: t.trust,
+      params: e.params,
+      volume: t.volume,
+      startTime: t.startTime,
+      timeref: t.timeref,
+      appPrice: t.appPrice,
+      datasetPrice: t.datasetPrice,
+      workerpoolPrice: t.workerpoolPrice,
+      workerStakeRatio: t.workerStakeRatio,
+      schedulerRewardRatio: t.schedulerRewardRatio,
+      requestOrderHash: e.requestOrderHash,
+      blockNumber: e.blockNumber,
+      txHash: e.txHash,
+    });
+    const speculated = known?.speculative === true;
+    this.confirmed.delete(t.dealId); // the store has it now
+    this.m.log.info({ dealId: t.dealId, tasks: recorded.tasksCreated, trust: t.trust, ...(speculated ? { speculated } : {}) }, "deal received");
+  }
+
+  /**
+   * Our matchOrders of `orders` passed its gas estimate (the Clerk accepts it) and is on its way: its deal is recorded
+   * now from the orders, as `speculative` (id known in advance, start time estimated, up to SPECULATIVE_TASKS_MAX
+   * tasks), so its tasks are dispatched and run while the transaction is mined. Nothing goes on chain for them until the
+   * DealMatched confirms the deal (onChainEvent); `abandon` drops it if the match fails. Not in direct mode, where the
+   * workers' own `contribute` needs the deal on chain.
+   */
+  async speculate(expected: ExpectedDeal, orders: OrderSet): Promise<void> {
+    if (this.opts.commitMode !== "relay" || expected.volume < 1n) return;
+    const { app, dataset, workerpool, request } = orders;
+    const category = await this.category(request.category);
+    if (!category || getDeal(this.m.db, expected.dealId)) return; // the receipt may have come first
+    const volume = Number(expected.volume < BigInt(SPECULATIVE_TASKS_MAX) ? expected.volume : BigInt(SPECULATIVE_TASKS_MAX));
+    recordDealMatched(this.m.db, {
+      dealId: expected.dealId,
+      app: request.app,
+      dataset: request.dataset,
+      workerpool: workerpool.workerpool,
+      requester: request.requester,
+      beneficiary: request.beneficiary,
+      scheduler: this.m.chain.address,
+      callback: request.callback,
+      category: request.category,
+      trust: Number(request.trust),
+      params: request.params,
+      volume,
+      startTime: Math.floor(Date.now() / 1000),
+      timeref: category.timeref,
+      appPrice: app.appprice,
+      datasetPrice: request.dataset === 0n ? 0n : dataset.datasetprice,
+      workerpoolPrice: workerpool.workerpoolprice,
+      workerStakeRatio: 0, // known once confirmed (the pool's ratios are read by the Clerk)
+      schedulerRewardRatio: 0,
+      requestOrderHash: expected.requestHash,
+      speculative: true,
+    });
+    this.m.log.info({ dealId: expected.dealId, tasks: volume }, "deal started while its match is mined");
+    this.kick();
+  }
+
+  /** Our matchOrders did not create `dealId` (it failed, or mined another deal): its speculative tasks stop and go. */
+  abandon(dealId: string, reason: string): void {
+    this.confirmed.delete(dealId);
+    if (this.dropSpeculative(dealId, reason)) this.m.log.warn({ dealId, reason }, "speculative deal dropped");
+  }
+
+  private dropSpeculative(dealId: string, reason: string, fromIndex = 0): boolean {
+    const live = dropSpeculativeTasks(this.m.db, dealId, fromIndex);
+    for (const r of live ?? []) this.m.manager.send(r.worker, { type: "cancel", replicaId: r.replicaId, taskId: r.taskId, reason });
+    return live !== null;
+  }
+
+  private category(id: bigint): Promise<CategoryView | null> {
+    const key = String(id);
+    if (!this.categories.has(key)) {
+      const read = this.m.chain.category(id);
+      this.categories.set(key, read);
+      read.catch(() => this.categories.delete(key)); // a failed read is asked again next time
+    }
+    return this.categories.get(key)!;
   }
 
   /** A task event of the chain moves the store (synchronously; other events are ignored). */
@@ -234,10 +349,14 @@ export class JobRouter {
             continue;
           }
       }
-      const view = taskView(this.m.db, task.taskId)!;
+      const view = taskView(this.m.db, task.taskId);
+      if (!view) continue; // a speculative task dropped during this tick
+      const speculative = active.speculative && !this.confirmed.has(task.dealId);
       const decision = nextActions(view, now, stats, this.bucket, this.opts.policy);
       this.bucket = decision.bucket;
       for (const action of decision.actions) {
+        // a speculative deal's tasks run, but nothing goes on chain (nor is given up) before the deal is there
+        if (speculative && (action.type === "reveal" || action.type === "giveUp")) continue;
         switch (action.type) {
           case "dispatch":
             await this.dispatch(task, action.count);
@@ -260,13 +379,33 @@ export class JobRouter {
     }
   }
 
-  /** The chain is the truth: a task it completed or refunded while the scheduler was not looking is closed here too. */
+  /**
+   * The chain is the truth: a task it completed or refunded while the scheduler was not looking is closed here too; a
+   * speculative deal older than SPECULATION_TTL_MS is confirmed if the chain has it (the watcher missed nothing: this is
+   * a restart's leftover), dropped otherwise.
+   */
   private async reconcile(): Promise<void> {
-    for (const { task } of tasksNeedingAction(this.m.db)) {
+    const stale = new Set<string>();
+    for (const { task, speculative } of tasksNeedingAction(this.m.db)) {
+      if (speculative) {
+        const deal = getDeal(this.m.db, task.dealId)!;
+        if (deal.createdAt < Date.now() - SPECULATION_TTL_MS) stale.add(deal.dealId);
+        continue;
+      }
       if (this.inflight.has(task.taskId)) continue;
       const onChain = await this.m.chain.viewTask(task.taskId);
       if (onChain.status === "COMPLETED") setTaskStatus(this.m.db, task.taskId, "completed", { reason: "reconciled with the chain" });
       else if (onChain.status === "FAILED") setTaskStatus(this.m.db, task.taskId, "claimed", { reason: "reconciled with the chain" });
+    }
+    for (const dealId of stale) {
+      const terms = await this.m.chain.dealTerms(dealId);
+      if (terms && terms.workerpool === this.opts.workerpool && getAddress(terms.scheduler) === getAddress(this.m.chain.address)) {
+        const seen = { params: terms.params, beneficiary: terms.beneficiary, requestOrderHash: terms.requestOrderHash, blockNumber: terms.matchedBlock, txHash: null };
+        this.recordDeal(terms, seen);
+      } else {
+        // not on chain, or another pool matched the request first (the deal id names the request, not the pool)
+        this.abandon(dealId, terms ? `deal ${dealId} was matched by another pool` : `its matchOrders did not land within ${SPECULATION_TTL_MS / 1000} s`);
+      }
     }
   }
 
@@ -283,7 +422,8 @@ export class JobRouter {
   }
 
   private async dispatch(task: Task, count: number, replaces?: string): Promise<void> {
-    const deal = getDeal(this.m.db, task.dealId)!;
+    const deal = getDeal(this.m.db, task.dealId);
+    if (!deal) return; // a speculative deal dropped during this tick
     const app = await this.app(deal.app);
     if (!app) throw new Error(`app ${deal.app} is not registered`);
     const dataset = deal.dataset ? await this.dataset(deal.dataset) : null;
@@ -302,6 +442,7 @@ export class JobRouter {
     for (const worker of chooseReplicas(candidates, count, { exclude: holding, rng: this.rng })) {
       const replicaId = `${task.taskId.slice(2, 10)}-${worker.slice(2, 8).toLowerCase()}-${Date.now().toString(36)}`;
       const authorization = await this.m.chain.signAuthorization(worker, task.taskId);
+      if (!getTask(this.m.db, task.taskId)) return; // a speculative task dropped meanwhile
       insertReplica(this.m.db, { replicaId, taskId: task.taskId, worker, authorization });
       if (replaces) markReplaced(this.m.db, replaces, replicaId);
       if (task.status === "pending") setTaskStatus(this.m.db, task.taskId, "dispatched");

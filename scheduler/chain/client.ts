@@ -175,6 +175,8 @@ export interface TxOptions {
   signal?: AbortSignal;
   /** Overrides the client's confirmation depth for this transaction. */
   confirmations?: number;
+  /** Called once the gas estimate passed, before the transaction is signed and broadcast (TxRequest.onEstimated). */
+  onEstimated?: () => void;
 }
 
 /** What the scheduler needs from the chain. */
@@ -386,7 +388,7 @@ export class EthersChainClient implements ChainClient {
   }
 
   private async send(req: Omit<TxRequest, "to"> & { to?: string }, opts: TxOptions = {}): Promise<TxResult> {
-    const receipt = await this.sender.send({ to: this.hub, confirmations: opts.confirmations, ...req }, opts.signal);
+    const receipt = await this.sender.send({ to: this.hub, confirmations: opts.confirmations, onEstimated: opts.onEstimated, ...req }, opts.signal);
     return this.txResult(receipt);
   }
 

@@ -66,6 +66,11 @@ export interface TxRequest {
   extraGas?: bigint;
   /** Overrides confirmations for this transaction. */
   confirmations?: number;
+  /**
+   * Called once the gas estimate passed (the contract accepts the call on the latest state), before the transaction is
+   * signed and broadcast: work that only makes sense if the transaction goes out can start while it is mined.
+   */
+  onEstimated?: () => void;
 }
 
 interface Signed {
@@ -93,6 +98,11 @@ export class TxSender {
 
   /** Submits `req` (serialized with every other send of this key) and resolves with its confirmed receipt. */
   async send(req: TxRequest, signal?: AbortSignal): Promise<TransactionReceipt> {
+    const hook = req.onEstimated;
+    if (hook) {
+      let called = false; // once, even when a nonce conflict re-estimates and re-signs
+      req = { ...req, onEstimated: () => void (called || ((called = true), hook())) };
+    }
     const signed = await this.enqueue(() => this.submit(req, signal));
     return this.confirm(req, signed, signal);
   }
@@ -155,6 +165,11 @@ export class TxSender {
       throw classifyError(e) === "revert" ? revertError(req.action, e) : e;
     });
     const [estimate, fees] = await Promise.all([estimating, provider.getFeeData()]);
+    try {
+      req.onEstimated?.();
+    } catch (e) {
+      this.modules.logger.warn({ action: req.action, err: firstLine(e) }, "onEstimated hook failed");
+    }
     const gasLimit = estimate + (estimate * BigInt(this.options.gasHeadroomPercent)) / 100n + (req.extraGas ?? 0n);
     const eip1559 = fees.maxFeePerGas !== null && fees.maxPriorityFeePerGas !== null;
     const tx = await wallet.populateTransaction({

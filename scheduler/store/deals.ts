@@ -45,6 +45,10 @@ migration(
    CREATE INDEX deals_final_deadline ON deals (final_deadline);`,
 );
 
+// A deal recorded from the scheduler's own matchOrders while it is in flight (its id is known in advance): its tasks
+// may run, nothing goes on chain for them until the DealMatched confirms it (or it is dropped).
+migration("deals-2", "ALTER TABLE deals ADD COLUMN speculative INTEGER NOT NULL DEFAULT 0");
+
 /** A deal as the scheduler records it. Token ids and prices are bigints; times are unix seconds unless `*At` (ms). */
 export interface NewDeal {
   dealId: string;
@@ -75,6 +79,11 @@ export interface NewDeal {
   workerpoolOrderHash?: string | null;
   blockNumber?: number | null;
   txHash?: string | null;
+  /**
+   * Recorded from our own matchOrders before it is mined (terms from the orders, start time estimated): never
+   * overwrites a deal already recorded; a later non-speculative upsert (the DealMatched) confirms it.
+   */
+  speculative?: boolean;
 }
 
 export interface Deal extends Required<NewDeal> {
@@ -114,6 +123,7 @@ interface DealRow {
   workerpool_order_hash: string | null;
   block_number: number | null;
   tx_hash: string | null;
+  speculative: number;
   created_at: number;
   updated_at: number;
 }
@@ -157,6 +167,7 @@ function toRow(d: NewDeal, at: number): Omit<DealRow, "created_at"> {
     workerpool_order_hash: optionalBytes32("workerpoolOrderHash", d.workerpoolOrderHash),
     block_number: d.blockNumber === null || d.blockNumber === undefined ? null : int("blockNumber", d.blockNumber),
     tx_hash: optionalBytes32("txHash", d.txHash),
+    speculative: d.speculative ? 1 : 0,
     updated_at: at,
   };
 }
@@ -190,6 +201,7 @@ function fromRow(r: DealRow): Deal {
     workerpoolOrderHash: r.workerpool_order_hash,
     blockNumber: r.block_number,
     txHash: r.tx_hash,
+    speculative: r.speculative === 1,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
@@ -199,7 +211,7 @@ const COLUMNS = [
   "deal_id", "app", "dataset", "workerpool", "requester", "beneficiary", "scheduler", "callback", "category", "trust",
   "params", "volume", "start_time", "timeref", "contribution_deadline", "final_deadline", "app_price", "dataset_price",
   "workerpool_price", "worker_stake_ratio", "scheduler_reward_ratio", "request_order_hash", "app_order_hash",
-  "dataset_order_hash", "workerpool_order_hash", "block_number", "tx_hash",
+  "dataset_order_hash", "workerpool_order_hash", "block_number", "tx_hash", "speculative",
 ] as const;
 
 export type UpsertResult = "inserted" | "updated" | "unchanged";
@@ -219,6 +231,7 @@ export function upsertDeal(db: Db, deal: NewDeal, at = clock()): UpsertResult {
       });
       return "inserted";
     }
+    if (row.speculative === 1) return "unchanged"; // a guess never overwrites what is recorded
     const merged: Record<string, unknown> = { ...row };
     for (const c of ["category", "request_order_hash", "app_order_hash", "dataset_order_hash", "workerpool_order_hash", "block_number", "tx_hash"] as const) {
       if (merged[c] === null) merged[c] = existing[c];

@@ -9,6 +9,7 @@ import type { Db } from "./db";
 import { type Deal, getDeal } from "./deals";
 import { type TaskEvent, taskTimeline } from "./events";
 import { type Replica, listReplicas, replicaViews } from "./replicas";
+import { LIVE_REPLICA_STATUSES } from "../core/types";
 import { type Task, getTask } from "./tasks";
 import { quorumOf } from "../core/types";
 import "./workers";
@@ -54,4 +55,27 @@ export function taskDetail(db: Db, taskId: string): TaskDetail | null {
     return completed ? rest : { ...rest, resultDigest: null };
   });
   return { task, deal: getDeal(db, task.dealId)!, replicas, timeline: taskTimeline(db, task.taskId) };
+}
+
+/**
+ * Forgets tasks of a speculative deal (deals.ts `speculative`) that the chain will not have: every task and the deal
+ * itself when `fromIndex` is 0 (its matchOrders failed, or mined another deal), or the tasks from `fromIndex` on (the
+ * DealMatched gave a smaller volume). Their timeline and replicas go with them. Returns the replicas that were still
+ * computing, whose workers should be told to stop. A deal that is not speculative is left alone (returns null).
+ */
+export function dropSpeculativeTasks(db: Db, dealId: string, fromIndex = 0): Replica[] | null {
+  return db.transaction((): Replica[] | null => {
+    const deal = getDeal(db, dealId);
+    if (!deal?.speculative) return null;
+    const tasks = db.prepare("SELECT task_id FROM tasks WHERE deal_id = ? AND task_index >= ?").all(deal.dealId, fromIndex) as { task_id: string }[];
+    const live: Replica[] = [];
+    for (const { task_id } of tasks) {
+      live.push(...listReplicas(db, task_id).filter((r) => LIVE_REPLICA_STATUSES.includes(r.status) || r.status === "committed"));
+      db.prepare("DELETE FROM task_events WHERE task_id = ?").run(task_id);
+      db.prepare("DELETE FROM replicas WHERE task_id = ?").run(task_id);
+      db.prepare("DELETE FROM tasks WHERE task_id = ?").run(task_id);
+    }
+    if (fromIndex === 0) db.prepare("DELETE FROM deals WHERE deal_id = ?").run(deal.dealId);
+    return live;
+  })();
 }

@@ -158,7 +158,7 @@ export function recordDealMatched(db: Db, deal: NewDeal, at = clock()): DealReco
       const taskId = computeTaskId(dealId, index).toLowerCase();
       if (insert.run(taskId, dealId, index, at, at).changes === 1) {
         created += 1;
-        addTaskEvent(db, { taskId, at, kind: "task.created", detail: { dealId, index } });
+        addTaskEvent(db, { taskId, at, kind: "task.created", detail: { dealId, index, ...(deal.speculative ? { speculative: true } : {}) } });
       }
     }
     return { deal: result, tasksCreated: created };
@@ -212,6 +212,8 @@ export function countTasksByStatus(db: Db): Record<TaskStatus, number> {
 /** A task the router should look at, with what the policy needs from its deal. */
 export interface ActiveTask {
   task: Task;
+  /** its deal is our matchOrders still in flight (deals.ts `speculative`): dispatch only, nothing on chain yet */
+  speculative: boolean;
   quorum: number;
   /** unix seconds */
   contributionDeadline: number;
@@ -225,15 +227,17 @@ export interface ActiveTask {
 export function tasksNeedingAction(db: Db, limit = 1000): ActiveTask[] {
   const rows = db
     .prepare(
-      `SELECT t.*, d.trust AS deal_trust, d.contribution_deadline AS deal_contribution_deadline, d.final_deadline AS deal_final_deadline
+      `SELECT t.*, d.trust AS deal_trust, d.contribution_deadline AS deal_contribution_deadline, d.final_deadline AS deal_final_deadline,
+              d.speculative AS deal_speculative
          FROM tasks t JOIN deals d ON d.deal_id = t.deal_id
         WHERE t.status IN (${ACTIVE_TASK_STATUSES.map((s) => `'${s}'`).join(", ")})
         ORDER BY d.contribution_deadline, t.deal_id, t.task_index
         LIMIT ?`,
     )
-    .all(int("limit", limit, 1)) as (TaskRow & { deal_trust: number; deal_contribution_deadline: number; deal_final_deadline: number })[];
+    .all(int("limit", limit, 1)) as (TaskRow & { deal_trust: number; deal_contribution_deadline: number; deal_final_deadline: number; deal_speculative: number })[];
   return rows.map((r) => ({
     task: fromRow(r),
+    speculative: r.deal_speculative === 1,
     quorum: quorumOf(r.deal_trust),
     contributionDeadline: r.deal_contribution_deadline,
     finalDeadline: r.deal_final_deadline,

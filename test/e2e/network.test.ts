@@ -69,6 +69,11 @@ describe("end to end: chain, scheduler and workers as processes", function () {
       expect(asked).to.have.length.at.least(3);
       expect(Math.max(...asked)).to.be.below(events.indexOf("contributed"));
       expect(events.lastIndexOf("replica.revealed")).to.be.below(events.indexOf("revealed"));
+      // the task was started from the matcher's orders while its matchOrders was mined; nothing of it went on chain
+      // before the DealMatched confirmed the deal
+      expect(r.task.timeline[0]).to.include({ event: "task.created", speculative: true });
+      expect(events).to.include("deal.confirmed");
+      expect(events.indexOf("deal.confirmed")).to.be.below(events.indexOf("consensus"));
     });
 
     it("delivers the verified result to the consumer contract through the callback", async function () {

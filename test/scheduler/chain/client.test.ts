@@ -269,6 +269,34 @@ describe("scheduler chain client", function () {
     });
   });
 
+  describe("onEstimated (work started while a transaction is mined)", function () {
+    it("is called once, after the estimate passed and before the transaction is sent", async function () {
+      const m = await matchDeal(w, { trust: 1, volume: 1 });
+      const provider = countingProvider(w);
+      const client = w.newClient({}, provider.provider);
+      const seen: { estimates: number; sends: number }[] = [];
+      await client.initialize(m.dealId, 0, {
+        onEstimated: () => seen.push({ estimates: provider.calls.eth_estimateGas ?? 0, sends: provider.calls.eth_sendRawTransaction ?? 0 }),
+      });
+      expect(seen).to.deep.equal([{ estimates: 1, sends: 0 }]);
+      expect(provider.calls.eth_sendRawTransaction).to.equal(1);
+      provider.provider.destroy();
+    });
+
+    it("is not called when the estimate reverts, and a throwing hook does not stop the transaction", async function () {
+      let called = 0;
+      await chainErrorOf(() => w.client.reopen(id("not a task"), { onEstimated: () => called++ }));
+      expect(called).to.equal(0);
+      const m = await matchDeal(w, { trust: 1, volume: 1 });
+      const r = await w.client.initialize(m.dealId, 0, {
+        onEstimated: () => {
+          throw new Error("hook failed");
+        },
+      });
+      expect(r.taskId).to.equal(taskIdOf(m.dealId, 0));
+    });
+  });
+
   describe("nonces and retries", function () {
     it("keeps nonces right when 10 transactions are fired at once", async function () {
       const m = await matchDeal(w, { trust: 1, volume: 10 });
