@@ -6,11 +6,14 @@
  * side by side on a small machine, those starts were the main cost of a run. So a thread that answered a job
  * successfully is kept, idle and unref'd (it never keeps the process alive), for the next job of the same script:
  * one idle thread per script, each serving at most MAX_JOBS_PER_THREAD jobs. A thread that failed, ran out of time or
- * was cancelled is terminated and an idle one is started in its place; `warmThread` starts one ahead of the first
- * job. Reuse must not let one job see anything of another, so the thread scripts build everything a job can observe
- * anew for each job (a new WASI instance and module instance; a new SQLite with a reseeded random source) and run a
- * full garbage collection after answering, so that the grown memories of past jobs never pile up (node:wasi aborts
- * the process when they do on one thread, see bench/runtime/README.md).
+ * was cancelled (or served its last job) is terminated and an idle one is started in its place `replacementDelayMs`
+ * later, not at once: a cancel comes when the rest of the system is busiest (the scheduler relaying a quorum, the
+ * worker committing), and a thread start would compete with it. A job of that script coming sooner starts its own
+ * thread, as it would without an idle one, and that thread stays as the idle one. `warmThread` starts one ahead of the
+ * first job. Reuse must not let one job see anything of another, so the thread scripts build everything a job can
+ * observe anew for each job (a new WASI instance and module instance; a new SQLite with a reseeded random source) and
+ * run a full garbage collection after answering, so that the grown memories of past jobs never pile up (node:wasi
+ * aborts the process when they do on one thread, see bench/runtime/README.md).
  *
  * A thread gets the script's `threadData` (the same for every thread of a script, e.g. a compiled module) as
  * `workerData`. The thread script (plain JavaScript, so a thread starts without a TypeScript compiler) takes each
@@ -27,7 +30,12 @@ export interface ThreadOptions {
   transferList?: TransferListItem[];
   /** the thread's `workerData`: the same for every job of this script (an idle thread is started with it) */
   threadData?: unknown;
+  /** when this job's thread is terminated, its idle replacement starts this much later; default REPLACEMENT_DELAY_MS */
+  replacementDelayMs?: number;
 }
+
+/** How long after a thread is terminated its idle replacement starts (a thread start costs ~25 ms of CPU). */
+export const REPLACEMENT_DELAY_MS = 250;
 
 type Reply = { ok: true; value: unknown } | { ok: false; code: RuntimeErrorCode; message: string };
 
@@ -51,6 +59,8 @@ export const MAX_JOBS_PER_THREAD = 200;
 
 const idle = new Map<string, Worker>();
 const jobsServed = new WeakMap<Worker, number>();
+/** replacements due, by script (unref'd: they never keep the process alive) */
+const replacements = new Map<string, NodeJS.Timeout>();
 
 /** Keeps `worker` as the idle thread of `script` (false when there already is one). */
 function park(script: string, worker: Worker): boolean {
@@ -67,8 +77,27 @@ export function warmThread(script: string, threadData?: unknown): void {
   if (!idle.has(script)) park(script, spawn(script, threadData));
 }
 
-/** The idle thread of `script` when there is one, else a new thread. */
+/** Starts the idle thread of `script` in `delayMs`, unless a job of that script comes first. */
+function replaceLater(script: string, threadData: unknown, delayMs: number): void {
+  if (idle.has(script) || replacements.has(script)) return;
+  if (delayMs <= 0) return warmThread(script, threadData);
+  const timer = setTimeout(() => {
+    replacements.delete(script);
+    warmThread(script, threadData);
+  }, delayMs);
+  timer.unref();
+  replacements.set(script, timer);
+}
+
+/** The threadId of the idle thread of `script`, if it has one (tests). */
+export function idleThreadId(script: string): number | undefined {
+  return idle.get(script)?.threadId;
+}
+
+/** The idle thread of `script` when there is one, else a new thread (which replaces any replacement due). */
 function take(script: string, threadData: unknown): Worker {
+  clearTimeout(replacements.get(script));
+  replacements.delete(script);
   const ready = idle.get(script);
   idle.delete(script);
   if (!ready) return spawn(script, threadData);
@@ -78,8 +107,13 @@ function take(script: string, threadData: unknown): Worker {
   return ready;
 }
 
-/** Terminates the idle threads (tests and shutdown; they are unref'd, so a process exits without this). */
+/**
+ * Terminates the idle threads and cancels the replacements due (tests and shutdown; both are unref'd, so a process
+ * exits without this).
+ */
 export async function closeStandbyThreads(): Promise<void> {
+  for (const timer of replacements.values()) clearTimeout(timer);
+  replacements.clear();
   const threads = [...idle.values()];
   idle.clear();
   await Promise.all(threads.map((w) => w.terminate()));
@@ -104,7 +138,7 @@ export function runInThread<T>(script: string, job: unknown, opts: ThreadOptions
       if (!(answered && served < MAX_JOBS_PER_THREAD && park(script, worker))) {
         worker.on("error", () => undefined); // an error the thread queued before it stops must not reach the process
         void worker.terminate();
-        warmThread(script, opts.threadData);
+        replaceLater(script, opts.threadData, opts.replacementDelayMs ?? REPLACEMENT_DELAY_MS);
       }
       if (err) reject(err);
       else resolve(value as T);

@@ -140,7 +140,8 @@ describe("worker daemon: session with a scheduler", function () {
     // the digest was never logged while it was secret
     const digestLogged = logs.lines.filter((l) => JSON.stringify(l).includes(revealed.resultDigest.slice(2)));
     expect(digestLogged).to.deep.equal([]);
-    // revealed: no longer pending
+    // revealed: no longer pending (the worker marks it on disk once the frame is sent)
+    await logs.waitFor((l) => l.msg === "revealed" && l.replicaId === frame.replicaId, "reveal marked on disk");
     expect(new CommitStore(dataDir).pending()).to.deep.equal([]);
   });
 
