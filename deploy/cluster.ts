@@ -152,6 +152,8 @@ export interface ClusterOptions {
   /** tasks per workerpool order the scheduler offers (scheduler `--offer-volume`) */
   offerVolume?: number;
   logLevel?: string;
+  /** more `scheduler start` flags, e.g. ["--policy", "adaptive"] */
+  schedulerFlags?: string[];
   stderr?: (chunk: string) => void;
 }
 
@@ -171,6 +173,7 @@ export async function startCluster(net: LocalNetwork, o: ClusterOptions): Promis
         "--commit-mode", o.commitMode ?? "relay",
         "--offer-volume", String(o.offerVolume ?? 1000),
         "--log-level", logLevel,
+        ...(o.schedulerFlags ?? []),
       ],
       { ...env, CONCORD_KEY: net.accounts[1].privateKey },
       (l) => l.event === "ready",

@@ -5,7 +5,8 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
 import { join } from "node:path";
-import { HDNodeWallet, Wallet, type Provider } from "ethers";
+import { HDNodeWallet, type Provider, type Wallet } from "ethers";
+import { fastWallet } from "../sdk/crypto";
 
 /** Hardhat's development mnemonic: its accounts are funded with native gas by `hardhat node`. */
 export const DEV_MNEMONIC = "test test test test test test test test test test test junk";
@@ -15,7 +16,7 @@ const ROOT = join(__dirname, "..");
 /** Development account `index` of DEV_MNEMONIC (never use these keys outside a local chain). */
 export function devWallet(index: number, provider?: Provider): Wallet {
   const node = HDNodeWallet.fromPhrase(DEV_MNEMONIC, undefined, `m/44'/60'/0'/0/${index}`);
-  return new Wallet(node.privateKey, provider);
+  return fastWallet(node.privateKey, provider);
 }
 
 /** A TCP port free on 127.0.0.1 right now. */

@@ -7,7 +7,8 @@
 import { mkdirSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { join } from "node:path";
-import { Wallet, formatEther, type BaseWallet, type JsonRpcProvider } from "ethers";
+import { formatEther, type BaseWallet, type JsonRpcProvider } from "ethers";
+import { fastWallet } from "../sdk/crypto";
 import pino, { type Logger } from "pino";
 import { defaultDeployOptions, type Deployment } from "../deploy/lib";
 import { buildWorkerpoolOrder, randomSalt } from "../sdk/orders";
@@ -18,12 +19,14 @@ import { EthersOrderChecks } from "./api/checks";
 import { chainClientOptionsFrom, EthersChainClient } from "./chain/client";
 import { SqliteCursorStore } from "./chain/cursor";
 import { ChainWatcher } from "./chain/watcher";
+import { eventTopics } from "./chain/events";
 import { Matcher, MatchRefusedError, type MatchRefusal, type MatcherChain } from "./matcher";
 import { ChainError, type DecodedRevert } from "./chain/errors";
 import { defaultJobRouterOptions, JobRouter, type JobRouterOptions } from "./router";
 import { defaultWorkerManagerOptions, WorkerManager } from "./session/manager";
 import { openDatabase } from "./store/state";
 import { onTaskEvent } from "./store/events";
+import { getTask } from "./store/tasks";
 import type { Db } from "./store/db";
 
 export interface SchedulerOptions {
@@ -45,6 +48,8 @@ export interface SchedulerOptions {
   router: Partial<JobRouterOptions>;
   logLevel: string;
 }
+
+const DEAL_MATCHED = eventTopics(["DealMatched"])[0];
 
 export const defaultSchedulerOptions: Omit<SchedulerOptions, "rpcUrl" | "deployment" | "workerpool" | "dataDir"> = {
   host: "127.0.0.1",
@@ -85,7 +90,7 @@ export class Scheduler {
     mkdirSync(opts.dataDir, { recursive: true });
     const d = opts.deployment;
     const provider = rpcProvider(opts.rpcUrl, d.chainId);
-    const wallet = typeof key === "string" ? new Wallet(key, provider) : key;
+    const wallet = typeof key === "string" ? fastWallet(key, provider) : key;
     const chain = await EthersChainClient.init(chainClientOptionsFrom(d), { provider, wallet, logger: log });
     const db = openDatabase(join(opts.dataDir, "scheduler.db"));
     const results = new ResultStore({ dir: join(opts.dataDir, "results") });
@@ -173,7 +178,12 @@ export class Scheduler {
       [
         ordersRouter({}, { db, domain: chain.domain, checks, workerpool: opts.workerpool, logger: log, onAccepted: () => matcher.wake() }),
         resultsRouter({ store: results }),
-        tasksRouter({ getTask: (id) => router.view(id), onTaskEvent: (listener) => onTaskEvent(db, listener), closing: abort.signal }),
+        tasksRouter({
+          getTask: (id) => router.view(id),
+          statusOf: (id) => getTask(db, id)?.status ?? null,
+          onTaskEvent: (listener) => onTaskEvent(db, listener),
+          closing: abort.signal,
+        }),
       ],
       log,
     );
@@ -181,7 +191,14 @@ export class Scheduler {
 
     const watcher = new ChainWatcher(
       { hub: d.hub, fromBlock: d.blockNumber, pollIntervalMs: opts.chainPollMs },
-      { provider, cursors: new SqliteCursorStore(db), handler: (e) => router.onChainEvent(e), logger: log },
+      {
+        provider,
+        cursors: new SqliteCursorStore(db),
+        handler: (e) => router.onChainEvent(e),
+        // another pool's deal, or a task this scheduler does not run: not even decoded
+        relevant: (l) => (l.topics[0] === DEAL_MATCHED ? l.topics.length > 3 && BigInt(l.topics[3]) === opts.workerpool : l.topics.length > 1 && getTask(db, l.topics[1].toLowerCase()) !== null),
+        logger: log,
+      },
     );
     const scheduler = new Scheduler(url, log, { server, db, provider, manager, router, watcher, matcher }, abort);
     void watcher.run(scheduler.abort.signal);

@@ -13,7 +13,8 @@
  * Chain events (watcher) are applied to the store idempotently. Lost workers' replicas are reassigned by the policy; a
  * worker that comes back with pending commits is asked again to reveal. Chain failures are retried on the next tick.
  */
-import { getAddress, keccak256, solidityPacked, toUtf8Bytes, verifyTypedData } from "ethers";
+import { getAddress, keccak256, solidityPacked, toUtf8Bytes } from "ethers";
+import { typedDataSigner } from "../sdk/crypto";
 import type { Logger } from "pino";
 import { MESSAGE_TYPES, taskId as taskIdOf } from "../sdk/eip712";
 import type { ChainClient, AppEntry, CategoryView, DatasetEntry, DealView } from "./chain/client";
@@ -632,7 +633,7 @@ export class JobRouter {
   private onCommit(worker: string, f: CommitFrame): void {
     const found = this.replicaOf(worker, f.replicaId, f.taskId);
     if (!found) return;
-    const signer = verifyTypedData(this.m.chain.domain, { Contribution: [...MESSAGE_TYPES.Contribution] }, {
+    const signer = typedDataSigner(this.m.chain.domain, { Contribution: [...MESSAGE_TYPES.Contribution] }, {
       taskId: found.task.taskId,
       resultHash: f.resultHash,
       resultSeal: f.resultSeal,

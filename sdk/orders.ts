@@ -7,7 +7,8 @@
  * from `contracts/libraries/OrderLib.sol`).
  */
 import { z } from "zod";
-import { ZeroAddress, ZeroHash, getAddress, hexlify, randomBytes, recoverAddress } from "ethers";
+import { ZeroAddress, ZeroHash, getAddress, hexlify, randomBytes } from "ethers";
+import { recoverSigner } from "./crypto";
 import type { Signer, TypedDataDomain } from "ethers";
 import {
   ORDER_TYPES,
@@ -473,7 +474,7 @@ export function recoverOrderSigner<K extends OrderKind>(
   const v = parseInt(sign.slice(130, 132), 16);
   if (s > HALF_N || (v !== 27 && v !== 28)) return null;
   try {
-    return recoverAddress(hashOrder(d, kind, order), sign);
+    return recoverSigner(hashOrder(d, kind, order), sign);
   } catch {
     return null;
   }

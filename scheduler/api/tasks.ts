@@ -5,7 +5,10 @@
  * Long poll: `GET /tasks/:id?after=N&waitMs=T` answers as soon as the task's timeline has more than N entries or the
  * task has ended (completed, failed, claimed), and otherwise after T ms (default 10 000, at most 60 000) with the
  * task as it is then (404 if it is still unknown). A client that passes the length of the timeline it last saw
- * hears of every step as it happens, without polling. A server that shuts down answers its waiting long polls at once.
+ * hears of every step as it happens, without polling. With `&until=ended` it hears only of the end: the answer comes
+ * once the task has ended (or after T ms), however many steps it takes meanwhile, which spares the scheduler building
+ * a view per step for a client that only wants the result. A server that shuts down answers its waiting long polls at
+ * once.
  */
 import { Router, type Response } from "express";
 import { ApiError, sendJson } from "./errors";
@@ -21,6 +24,8 @@ export interface TaskView {
 export interface TasksRouterModules {
   /** The task by id (lowercase 0x + 64 hex), or null when unknown. */
   getTask(id: string): TaskView | null | Promise<TaskView | null>;
+  /** The task's status alone (cheaper than `getTask`), or null when unknown; used by `until=ended`. */
+  statusOf?(id: string): string | null;
   /** Calls back with a task id whenever that task's timeline grows; returns the unsubscribe function. */
   onTaskEvent?(listener: (taskId: string) => void): () => void;
   /** Aborted when the server shuts down: waiting long polls answer at once, so that closing never waits for them. */
@@ -40,11 +45,11 @@ function count(value: unknown, name: string, max: number): number | undefined {
   return n;
 }
 
-/** Whether a waiting client has news: the task exists and grew past `after` entries, or it has ended. */
-function hasNews(view: TaskView | null, after: number): boolean {
+/** Whether a waiting client has news: the task exists and grew past `after` entries (unless it waits for the end), or it has ended. */
+function hasNews(view: TaskView | null, after: number, onlyEnd: boolean): boolean {
   if (!view) return false;
   const status = (view.task as { status?: unknown } | null)?.status;
-  return view.timeline.length > after || ENDED.has(String(status));
+  return (!onlyEnd && view.timeline.length > after) || ENDED.has(String(status));
 }
 
 export function tasksRouter(modules: TasksRouterModules): Router {
@@ -55,12 +60,19 @@ export function tasksRouter(modules: TasksRouterModules): Router {
     const id = raw.toLowerCase();
     const after = count(req.query.after, "after", 1e9);
     const waitMs = count(req.query.waitMs, "waitMs", MAX_TASK_WAIT_MS) ?? DEFAULT_TASK_WAIT_MS;
+    const until = req.query.until;
+    if (until !== undefined && until !== "ended") throw new ApiError(400, "INVALID_QUERY", `until: expected "ended", got ${JSON.stringify(until).slice(0, 40)}`);
+    const onlyEnd = until === "ended";
+    const ended = async () => {
+      const status = modules.statusOf ? modules.statusOf(id) : ((await modules.getTask(id))?.task as { status?: unknown } | undefined)?.status;
+      return ENDED.has(String(status));
+    };
     // a long poll listens before it reads: a step made between the read and the wait is not missed
-    const waiter = after !== undefined && modules.onTaskEvent ? listen(id, waitMs, modules.onTaskEvent, res, modules.closing) : null;
+    const waiter = after !== undefined && modules.onTaskEvent ? listen(id, waitMs, modules.onTaskEvent, res, modules.closing, onlyEnd ? ended : undefined) : null;
     let view: TaskView | null;
     try {
       view = await modules.getTask(id);
-      if (waiter && !hasNews(view, after!)) {
+      if (waiter && !hasNews(view, after!, onlyEnd)) {
         await waiter.next;
         view = await modules.getTask(id);
       }
@@ -74,8 +86,9 @@ export function tasksRouter(modules: TasksRouterModules): Router {
 }
 
 /**
- * `next` resolves at the task's next timeline event, after `waitMs`, when the client goes away (the response
- * closes) or when the server is closing; `stop` releases the listener, the timer and the handlers.
+ * `next` resolves at the task's next timeline event (the next one after which `ready` holds, when given), after
+ * `waitMs`, when the client goes away (the response closes) or when the server is closing; `stop` releases the
+ * listener, the timer and the handlers.
  */
 function listen(
   id: string,
@@ -83,6 +96,7 @@ function listen(
   subscribe: NonNullable<TasksRouterModules["onTaskEvent"]>,
   res: Response,
   closing?: AbortSignal,
+  ready?: () => Promise<boolean>,
 ): { next: Promise<void>; stop: () => void } {
   let stop = (): void => undefined;
   const next = new Promise<void>((resolve) => {
@@ -93,7 +107,11 @@ function listen(
       closing?.removeEventListener("abort", stop);
       resolve();
     };
-    const unsubscribe = subscribe((taskId) => taskId === id && stop());
+    const unsubscribe = subscribe((taskId) => {
+      if (taskId !== id) return;
+      if (!ready) return stop();
+      void ready().then((yes) => yes && stop(), stop);
+    });
     const timer = setTimeout(stop, waitMs);
     res.once("close", stop);
     closing?.addEventListener("abort", stop, { once: true });

@@ -65,24 +65,31 @@ export function eventTopics(names: readonly HubEventName[] = HUB_EVENTS): string
   return names.map((n) => HUB_INTERFACE.getEvent(n).topicHash);
 }
 
-const FOLLOWED = new Set<string>(HUB_EVENTS);
+/** The followed events by topic0 (ethers' parseLog would hash every event signature of the Hub for each log). */
+const FOLLOWED = new Map(
+  HUB_EVENTS.map((name) => {
+    const fragment = HUB_INTERFACE.getEvent(name)!;
+    return [fragment.topicHash.toLowerCase(), fragment] as const;
+  }),
+);
 
 /** Decodes a Hub log into a HubEvent; null for a log of another contract or event, or one that does not decode. */
 export function decodeHubLog(log: Log, hub?: string): HubEvent | null {
   if (hub !== undefined && log.address.toLowerCase() !== hub.toLowerCase()) return null;
-  let parsed;
+  const fragment = log.topics.length > 0 ? FOLLOWED.get(log.topics[0].toLowerCase()) : undefined;
+  if (!fragment) return null;
+  let values;
   try {
-    parsed = HUB_INTERFACE.parseLog({ topics: [...log.topics], data: log.data });
+    values = HUB_INTERFACE.decodeEventLog(fragment, log.data, log.topics);
   } catch {
     return null;
   }
-  if (!parsed || !FOLLOWED.has(parsed.name)) return null;
   const args: Record<string, unknown> = {};
-  parsed.fragment.inputs.forEach((input, i) => {
-    args[input.name] = parsed.args[i];
+  fragment.inputs.forEach((input, i) => {
+    args[input.name] = values[i];
   });
   return {
-    name: parsed.name as HubEventName,
+    name: fragment.name as HubEventName,
     args,
     blockNumber: log.blockNumber,
     blockHash: log.blockHash,

@@ -125,7 +125,9 @@ export class TxSender {
       if (signal?.aborted) throw abortedError(req.action);
       try {
         if (signed === null) signed = await this.sign(req);
-        await provider.broadcastTransaction(signed.raw);
+        // the raw RPC call: ethers' broadcastTransaction would parse the transaction back and recover its sender (an
+        // elliptic-curve recovery per transaction, for an address we know)
+        await provider.send("eth_sendRawTransaction", [signed.raw]);
         this.nextNonce = signed.nonce + 1;
         logger.debug({ action: req.action, txHash: signed.hash, nonce: signed.nonce }, "transaction sent");
         return signed;

@@ -61,6 +61,11 @@ export interface ChainWatcherModules {
   provider: JsonRpcProvider;
   cursors: CursorStore;
   handler: EventHandler;
+  /**
+   * Whether a log may concern the handler, from its topics alone (asked in chain order, after the handler saw every
+   * earlier event): the others are neither decoded nor delivered. A shared Hub carries every pool's tasks.
+   */
+  relevant?: (log: Log) => boolean;
   logger?: Logger;
 }
 
@@ -185,6 +190,7 @@ export class ChainWatcher {
         for (const log of sortLogs(logs)) {
           if (log.removed) continue;
           if (isHandled(cursor, log)) continue;
+          if (this.modules.relevant && !this.modules.relevant(log)) continue; // the range's end moves the cursor past it
           const event = decodeHubLog(log, this.options.hub);
           if (event) {
             try {

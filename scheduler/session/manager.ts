@@ -7,7 +7,8 @@
 import { randomBytes } from "node:crypto";
 import { EventEmitter } from "node:events";
 import type { IncomingMessage, Server } from "node:http";
-import { getAddress, verifyMessage } from "ethers";
+import { getAddress } from "ethers";
+import { messageSigner } from "../../sdk/crypto";
 import type { Logger } from "pino";
 import { WebSocketServer, type WebSocket } from "ws";
 import {
@@ -168,7 +169,7 @@ export class WorkerManager extends EventEmitter<WorkerManagerEvents> {
     const claimed = getAddress(hello.worker);
     let signer: string;
     try {
-      signer = verifyMessage(loginMessage({ nonce: session.nonce, chainId: this.opts.chainId, hub: this.opts.hub }), hello.signature);
+      signer = messageSigner(loginMessage({ nonce: session.nonce, chainId: this.opts.chainId, hub: this.opts.hub }), hello.signature);
     } catch {
       return this.reject(session, "BAD_SIGNATURE", "the login signature is malformed");
     }

@@ -5,7 +5,8 @@
  */
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { Wallet, getAddress, isAddress } from "ethers";
+import { getAddress, isAddress, type Wallet } from "ethers";
+import { fastWallet } from "../crypto";
 import type { ContractTransactionResponse, JsonRpcProvider, TransactionReceipt, TypedDataDomain } from "ethers";
 import { domain as orderDomain } from "../eip712";
 import { rpcProvider } from "../rpc";
@@ -144,7 +145,7 @@ export class CliContext {
       throw new CliError("INVALID_KEY", "invalid key (--key or CONCORD_KEY): expected a private key of 64 hex digits");
     }
     try {
-      this.wallet = new Wallet(key.trim().startsWith("0x") ? key.trim() : `0x${key.trim()}`);
+      this.wallet = fastWallet(key.trim().startsWith("0x") ? key.trim() : `0x${key.trim()}`);
     } catch {
       throw new CliError("INVALID_KEY", "invalid key (--key or CONCORD_KEY): not a valid secp256k1 private key");
     }

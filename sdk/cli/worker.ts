@@ -12,7 +12,8 @@
  */
 import { Option } from "commander";
 import type { Command } from "commander";
-import { Wallet } from "ethers";
+import type { Wallet } from "ethers";
+import { fastWallet } from "../crypto";
 import pino from "pino";
 import type { Wrap } from "./command";
 import type { GlobalOptions } from "./context";
@@ -112,7 +113,7 @@ export function registerWorkerCommands(program: Command, wrap: Wrap): void {
 
 function walletOf(key: string): Wallet {
   const trimmed = key.trim();
-  return new Wallet(trimmed.startsWith("0x") ? trimmed : `0x${trimmed}`);
+  return fastWallet(trimmed.startsWith("0x") ? trimmed : `0x${trimmed}`);
 }
 
 function positiveInt(text: string, what: string): number {

@@ -239,7 +239,8 @@ describe("concord chain, request, task, result and claim against live daemons", 
       expectOneLineError(await callCli(["task", "show", "0x1234"], requester), /task id: expected 0x \+ 64 hex digits/);
       expectOneLineError(await callCli(["task", "show", `0x${"ab".repeat(32)}`], requester), /neither the chain nor the scheduler at .* knows task/);
       expectOneLineError(await callCli(["result", "get", `0x${"ab".repeat(32)}`], requester), /the scheduler at .* holds no result/);
-      expectOneLineError(await callCli(["claim", "12345"], requester), /no deal 0x0{59}03039 on chain/);
+      expectOneLineError(await callCli(["claim", "12345"], requester), /deal id \(0x \+ 64 hex\): expected 0x \+ 64 hex digits, got "12345"/);
+      expectOneLineError(await callCli(["claim", `0x${"00".repeat(31)}39`], requester), /no deal 0x0{62}39 on chain/);
       expectOneLineError(await callCli(["claim", String(sql.dealId)], requester), /every task of deal 0x[0-9a-f]{64} is completed or already claimed: nothing to claim/);
     });
 
@@ -292,7 +293,7 @@ describe("concord chain, request, task, result and claim against live daemons", 
         await net.provider.send("evm_mine", []);
         const before = await hub.accountOf(requesterAddress);
 
-        const claimed = jsonOf(await callCli(["--json", "claim", String(BigInt(dealId))], claimer));
+        const claimed = jsonOf(await callCli(["--json", "claim", dealId], claimer));
         expect(claimed.dealId).to.equal(dealId);
         expect(claimed.refund).to.equal(PRICE.toString());
         expect((claimed.claimed as { taskId: string }[]).map((c) => c.taskId)).to.deep.equal([taskIdOf(dealId, 0)]);

@@ -84,6 +84,31 @@ describe("scheduler API: GET /tasks/:id as a long poll", function () {
     expect(unknown.json.error.code).to.equal("TASK_NOT_FOUND");
   });
 
+  it("until=ended answers only once the task has ended, whatever the steps before, or at the timeout", async function () {
+    tasks.set(id, view("dispatched", 2));
+    const waiting = get(`${server.url}/tasks/${id}?after=2&until=ended&waitMs=20000`);
+    const state = pending(waiting);
+    await settle();
+    step("committing", 3);
+    step("revealing", 4);
+    await settle();
+    expect(state.done).to.equal(false);
+    step("completed", 5);
+    const r = await waiting;
+    expect(r.json.task.status).to.equal("completed");
+    expect(r.json.timeline).to.have.length(5);
+    expect(events.listenerCount("event")).to.equal(0);
+
+    // an ended task answers at once, a running one at the timeout with the task as it is
+    expect((await get(`${server.url}/tasks/${id}?after=99&until=ended`)).json.task.status).to.equal("completed");
+    tasks.set(id, view("revealing", 6));
+    const late = await get(`${server.url}/tasks/${id}?after=0&until=ended&waitMs=50`);
+    expect(late.json.task.status).to.equal("revealing");
+    const bad = await get(`${server.url}/tasks/${id}?after=0&until=soon`);
+    expect(bad.status).to.equal(400);
+    expect(bad.json.error).to.include({ code: "INVALID_QUERY", message: 'until: expected "ended", got "soon"' });
+  });
+
   it("refuses bad parameters with 400 INVALID_QUERY, and keeps serving", async function () {
     tasks.set(id, view("dispatched", 1));
     for (const query of ["after=-1", "after=abc", "after=1.5", "after=1&waitMs=60001", "after=1&waitMs=x", "waitMs=-5"]) {

@@ -329,9 +329,11 @@ describe("scheduler chain client", function () {
         cacheTimeout: -1,
       });
       const client = w.newClient({}, flaky);
-      const broadcast = flaky.broadcastTransaction.bind(flaky);
+      // the sender broadcasts with the raw eth_sendRawTransaction call
+      const send = flaky.send.bind(flaky);
       let failures = 0;
-      flaky.broadcastTransaction = async (raw: string) => {
+      flaky.send = async (method: string, params: unknown[] | Record<string, unknown>) => {
+        if (method !== "eth_sendRawTransaction") return send(method, params);
         if (failures === 0) {
           failures++;
           throw makeError("connection reset", "NETWORK_ERROR", { event: "broadcast" });
@@ -339,10 +341,10 @@ describe("scheduler chain client", function () {
         if (failures === 1) {
           // Arrives, but the answer is lost: the client must recognise its own transaction.
           failures++;
-          await broadcast(raw);
+          await send(method, params);
           throw makeError("socket hang up", "NETWORK_ERROR", { event: "broadcast" });
         }
-        return broadcast(raw);
+        return send(method, params);
       };
       const start = await w.chain.provider.getTransactionCount(w.scheduler.address, "latest");
       const init = await client.initialize(m.dealId, 0);

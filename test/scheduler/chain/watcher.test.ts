@@ -8,7 +8,7 @@ import { expect } from "chai";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { hexlify, id, toUtf8Bytes } from "ethers";
+import { hexlify, id, toUtf8Bytes, type Log } from "ethers";
 import { openDatabase } from "../../../scheduler/store/db";
 import { MemoryCursorStore, SqliteCursorStore } from "../../../scheduler/chain/cursor";
 import type { CursorStore } from "../../../scheduler/chain/cursor";
@@ -43,7 +43,7 @@ const TASK_EVENTS = [
   "TaskFinalized",
 ];
 
-function watcherOf(w: World, cursors: CursorStore, handler: EventHandler, options: Partial<ChainWatcherOptions> = {}) {
+function watcherOf(w: World, cursors: CursorStore, handler: EventHandler, options: Partial<ChainWatcherOptions> = {}, relevant?: (log: Log) => boolean) {
   return new ChainWatcher(
     {
       hub: w.chain.deployment.hub,
@@ -52,7 +52,7 @@ function watcherOf(w: World, cursors: CursorStore, handler: EventHandler, option
       pollIntervalMs: 20,
       ...options,
     },
-    { provider: w.chain.provider, cursors, handler },
+    { provider: w.chain.provider, cursors, handler, relevant },
   );
 }
 
@@ -123,6 +123,33 @@ describe("scheduler chain watcher", function () {
     // Nothing new: nothing delivered again.
     expect((await watcher.poll()).handled).to.equal(0);
     expect(seen.length).to.equal(TASK_EVENTS.length);
+  });
+
+  it("delivers only the logs `relevant` keeps, asked in chain order after the earlier events were handled, and moves past the others", async function () {
+    const kept = await runTask(w);
+    const skipped = await runTask(w);
+    const keptTask = taskIdOf(kept, 0).toLowerCase();
+    const { seen, handler } = recorder();
+    const asked: string[] = [];
+    const cursors = new MemoryCursorStore();
+    // like the scheduler's filter: a task is relevant once its deal was delivered
+    const known = new Set<string>();
+    const watcher = watcherOf(w, cursors, async (e) => {
+      if (e.name === "DealMatched" && e.args.dealId === kept) known.add(keptTask);
+      await handler(e);
+    }, {}, (log) => {
+      asked.push(log.topics[0]);
+      return log.topics[1] === kept || known.has(log.topics[1].toLowerCase());
+    });
+    const result = await watcher.poll();
+    expect(result.error).to.equal(undefined);
+    expect(seen.map((e) => e.name)).to.deep.equal(TASK_EVENTS);
+    expect(seen.every((e) => dealIdOf(e) === null || dealIdOf(e) === kept)).to.equal(true);
+    expect(seen.some((e) => "taskId" in e.args && e.args.taskId === taskIdOf(skipped, 0))).to.equal(false);
+    expect(asked.length).to.be.at.least(2 * TASK_EVENTS.length); // every log of both tasks was asked about
+    // the cursor is past the skipped task's logs: nothing is asked or delivered again
+    expect((await watcher.poll()).handled).to.equal(0);
+    expect((await cursors.get("hub"))!.blockNumber).to.equal(await w.chain.provider.getBlockNumber());
   });
 
   it("resumes from the cursor persisted in SQLite after a restart, without replaying handled events", async function () {

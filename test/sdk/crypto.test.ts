@@ -1,0 +1,76 @@
+/**
+ * sdk/crypto.ts against ethers: libsecp256k1 must give exactly ethers' signatures (RFC 6979, low s) and recover exactly
+ * the addresses ethers recovers, for digests, EIP-712 messages, personal messages and transactions; a malformed
+ * signature throws as it does with ethers.
+ */
+import { expect } from "chai";
+import fc from "fast-check";
+import {
+  Signature,
+  Transaction,
+  Wallet,
+  getBytes,
+  hexlify,
+  recoverAddress,
+  verifyMessage,
+  verifyTypedData,
+  type TypedDataDomain,
+} from "ethers";
+import { FastSigningKey, fastWallet, messageSigner, recoverSigner, typedDataSigner } from "../../sdk/crypto";
+import { MESSAGE_TYPES } from "../../sdk/eip712";
+
+const SECP256K1_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
+const bytes32 = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => hexlify(b));
+const privateKey = fc.bigInt({ min: 1n, max: SECP256K1_N - 1n }).map((k) => `0x${k.toString(16).padStart(64, "0")}`);
+const domain: TypedDataDomain = { name: "Concord", version: "1", chainId: 31337, verifyingContract: "0x5FC8d32690cc91D4c39d9d3abcBD16989F875707" };
+
+describe("sdk crypto: libsecp256k1 signatures, the same as ethers'", function () {
+  it("signs every digest exactly as ethers' SigningKey, and recovers the same address", function () {
+    fc.assert(
+      fc.property(privateKey, bytes32, (key, digest) => {
+        const ours = new FastSigningKey(key).sign(digest);
+        const theirs = new Wallet(key).signingKey.sign(digest);
+        expect(ours.serialized).to.equal(theirs.serialized);
+        expect(recoverSigner(digest, ours)).to.equal(new Wallet(key).address);
+        expect(recoverSigner(digest, theirs.serialized)).to.equal(recoverAddress(digest, theirs));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it("EIP-712 and personal messages: the same signatures and signers as ethers' Wallet and verify functions", async function () {
+    for (let i = 0; i < 10; i++) {
+      const key = Wallet.createRandom().privateKey;
+      const value = { taskId: hexlify(getBytes(`0x${"1".repeat(63)}${i}`)), resultHash: `0x${"22".repeat(32)}`, resultSeal: `0x${"33".repeat(32)}` };
+      const types = { Contribution: [...MESSAGE_TYPES.Contribution] };
+      const ours = await fastWallet(key).signTypedData(domain, types, value);
+      expect(ours).to.equal(await new Wallet(key).signTypedData(domain, types, value));
+      expect(typedDataSigner(domain, types, value, ours)).to.equal(verifyTypedData(domain, types, value, ours));
+      const message = `concord login ${i}`;
+      const signed = await fastWallet(key).signMessage(message);
+      expect(signed).to.equal(await new Wallet(key).signMessage(message));
+      expect(messageSigner(message, signed)).to.equal(verifyMessage(message, signed));
+    }
+  });
+
+  it("signs transactions exactly as ethers' Wallet (the same raw bytes, the same sender)", async function () {
+    const key = Wallet.createRandom().privateKey;
+    const tx = { to: "0x5FC8d32690cc91D4c39d9d3abcBD16989F875707", data: "0x1234", nonce: 7, gasLimit: 100_000n, chainId: 31337n, type: 2, maxFeePerGas: 2_000_000_000n, maxPriorityFeePerGas: 1_000_000_000n };
+    const ours = await fastWallet(key).signTransaction(tx);
+    expect(ours).to.equal(await new Wallet(key).signTransaction(tx));
+    expect(Transaction.from(ours).from).to.equal(new Wallet(key).address);
+  });
+
+  it("throws on a malformed or unrecoverable signature, as ethers does", function () {
+    const digest = `0x${"ab".repeat(32)}`;
+    const good = new FastSigningKey(Wallet.createRandom().privateKey).sign(digest);
+    for (const bad of ["0x", "0x1234", `0x${"00".repeat(65)}`]) {
+      expect(() => recoverSigner(digest, bad), bad).to.throw();
+      expect(() => recoverAddress(digest, bad), bad).to.throw();
+    }
+    // r = 0 passes ethers' parsing but no key signed it
+    const zeroR = Signature.from({ r: `0x${"00".repeat(32)}`, s: good.s, v: good.v });
+    expect(() => recoverSigner(digest, zeroR)).to.throw();
+    expect(() => new FastSigningKey(Wallet.createRandom().privateKey).sign("0x1234")).to.throw(TypeError, /32 bytes/);
+  });
+});
