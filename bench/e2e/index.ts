@@ -16,7 +16,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { arch, cpus, platform, tmpdir } from "node:os";
 import { join } from "node:path";
-import { Command, InvalidArgumentError } from "commander";
+import { Command, InvalidArgumentError, Option as CommanderOption } from "commander";
 import type { Wallet } from "ethers";
 import { startLocalNetwork, type LocalNetwork } from "../../deploy/network";
 import { publishAssetOrders, startCluster, type Cluster } from "../../deploy/cluster";
@@ -42,9 +42,12 @@ interface Options {
   throughputTrusts: number[];
   /** null: the requester long-polls its task */
   pollMs: number | null;
+  /** the scheduler's hedging policy (`scheduler start --policy`) and, for `fixed`, its replicas beyond the quorum */
+  policy: "fixed" | "adaptive";
+  extra: number;
 }
 
-const DEFAULTS: Options = { iterations: 10, warmup: 1, workloads: ["sieve", "sql"], trusts: [1, 3], volume: 20, throughputTrusts: [1, 3], pollMs: defaultSystemOptions.taskPollMs };
+const DEFAULTS: Options = { iterations: 10, warmup: 1, workloads: ["sieve", "sql"], trusts: [1, 3], volume: 20, throughputTrusts: [1, 3], pollMs: defaultSystemOptions.taskPollMs, policy: "fixed", extra: 1 };
 const QUICK: Pick<Options, "iterations" | "volume"> = { iterations: 3, volume: 12 };
 
 function integer(min: number, max: number) {
@@ -79,6 +82,8 @@ function parseOptions(argv: string[]): Options {
     .option("--volume <V>", `tasks in the throughput request (default ${DEFAULTS.volume}; 0 skips it)`, integer(0, 500))
     .option("--throughput-trusts <list>", `trust levels of the throughput runs (default ${DEFAULTS.throughputTrusts.join(",")})`, trustList)
     .option("--poll <ms>", "poll the scheduler for the task every <ms> instead of long-polling it", integer(1, 1_000))
+    .addOption(new CommanderOption("--policy <kind>", "the scheduler's hedging policy (default fixed)").choices(["fixed", "adaptive"]))
+    .option("--extra <n>", "fixed policy: replicas beyond the quorum (default 1)", integer(0, 1))
     .parse(argv)
     .opts<Partial<Options> & { quick?: boolean; poll?: number }>();
   return {
@@ -89,6 +94,8 @@ function parseOptions(argv: string[]): Options {
     volume: o.volume ?? (o.quick ? QUICK.volume : DEFAULTS.volume),
     throughputTrusts: o.throughputTrusts ?? DEFAULTS.throughputTrusts,
     pollMs: o.poll ?? DEFAULTS.pollMs,
+    policy: o.policy ?? DEFAULTS.policy,
+    extra: o.extra ?? DEFAULTS.extra,
   };
 }
 
@@ -260,7 +267,7 @@ async function main(): Promise<void> {
   const cpu = cpus()[0]?.model.trim() ?? "unknown CPU";
   console.log(`Concord end-to-end benchmark: node ${process.version}, ${platform()}-${arch()}, ${cpu} x${cpus().length}`);
   console.log(
-    `one local chain (hardhat node, automine), one scheduler and ${WORKERS} workers as processes; ` +
+    `one local chain (hardhat node, automine), one scheduler (--policy ${opts.policy}${opts.policy === "fixed" ? ` --extra ${opts.extra}` : ""}) and ${WORKERS} workers as processes; ` +
       `${opts.iterations} measured iterations per variant after ${opts.warmup} warm-up (discarded); variants: ${variants.map((v) => `${v.name} (${v.workload.label})`).join(", ")}`,
   );
   console.log(`latency = request order signed -> requester sees the task finalized (${opts.pollMs === null ? "long-polling GET /tasks/:id" : `polling the scheduler every ${opts.pollMs} ms`})`);
@@ -294,7 +301,12 @@ async function main(): Promise<void> {
     // requester; 12 the ethers-defaults script's pool (its own key: the floor's TxSender keeps a local nonce)
     net = await startLocalNetwork({ port: 0, accounts: 13, deploymentsDir });
     progress("starting the scheduler and the workers");
-    cluster = await startCluster(net, { workers: WORKERS, logLevel: "info", stderr: (chunk) => logs.feed(chunk) });
+    cluster = await startCluster(net, {
+      workers: WORKERS,
+      logLevel: "info",
+      schedulerFlags: ["--policy", opts.policy, "--extra", String(opts.extra)],
+      stderr: (chunk) => logs.feed(chunk),
+    });
     await publishAssetOrders(net, cluster);
     const a = net.accounts;
     const floorAccounts = { assetOwner: a[0], scheduler: a[7], workers: [a[8], a[9], a[10]], requester: a[11] };

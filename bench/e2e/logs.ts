@@ -30,7 +30,7 @@ export interface ReplicaTimes {
   committed?: number;
 }
 
-const WANTED = /"msg":"(order accepted|deal matched|deal received|replica assigned|run started|run finished|committed|task finalized)"/;
+const WANTED = /"msg":"(order accepted|deal started while its match is mined|deal matched|deal received|replica assigned|run started|run finished|committed|task finalized)"/;
 
 export class DaemonLogs {
   /** request order hash → when the scheduler's book accepted it */
@@ -39,6 +39,7 @@ export class DaemonLogs {
   private readonly matched = new Map<string, number>();
   /** dealId → when the router received the deal from the chain watcher (its tasks are created then) */
   private readonly received = new Map<string, number>();
+  private readonly started = new Map<string, number>();
   /** replicaId → its progress in the worker */
   private readonly replicas = new Map<string, ReplicaTimes>();
   /** taskId → when the router logged the task finalized (its receipt seen) */
@@ -77,6 +78,7 @@ export class DaemonLogs {
     // both the chain client and the matcher log "deal matched" once the receipt is in; keep the first
     if (line.msg === "deal matched" && line.dealId && !this.matched.has(key(line.dealId))) this.matched.set(key(line.dealId), at);
     if (line.msg === "deal received" && line.dealId) this.received.set(key(line.dealId), at);
+    if (line.msg === "deal started while its match is mined" && line.dealId) this.started.set(key(line.dealId), at);
     // the router's line (the chain client's, with `module`, comes just before, at the receipt)
     if (line.msg === "task finalized" && line.taskId && line.module === undefined) this.finalized.set(key(line.taskId), at);
   }
@@ -91,6 +93,11 @@ export class DaemonLogs {
 
   receivedAt(dealId: string): number | undefined {
     return this.received.get(dealId.toLowerCase());
+  }
+
+  /** When the router recorded the deal from its own matchOrders, before it was mined (speculative start). */
+  startedAt(dealId: string): number | undefined {
+    return this.started.get(dealId.toLowerCase());
   }
 
   replica(replicaId: string): ReplicaTimes {

@@ -20,10 +20,10 @@ export interface Phase {
 export const SYSTEM_PHASES: Phase[] = [
   { key: "sign", label: "sign the request order", overhead: false },
   { key: "post", label: "POST /orders: admission checks, book", overhead: true },
-  { key: "match", label: "matcher: matchOrders tx", overhead: false },
-  { key: "watch", label: "chain watcher -> deal read, task created", overhead: true },
+  { key: "match", label: "matcher: matchOrders estimate -> task created", overhead: false },
   { key: "dispatch", label: "tick -> first replica dispatched", overhead: true },
   { key: "work", label: "workers: fetch, run, sign, record (q-th commit)", overhead: false },
+  { key: "confirm", label: "matchOrders mined + deal read, after the q-th commit", overhead: false },
   { key: "consensus", label: "tick -> consensus", overhead: true },
   { key: "contribute", label: "contributeBatch tx", overhead: false },
   { key: "reveals", label: "q-th reveal stored after the batch's receipt", overhead: true },
@@ -48,6 +48,7 @@ export const WORK_PHASES: Phase[] = [
 
 const ALIASES = {
   created: ["task.created", "matched"],
+  confirmed: ["deal.confirmed"],
   dispatched: ["replica.assigned", "dispatched"],
   committed: ["replica.committed", "commit"],
   consensus: ["consensus"],
@@ -63,6 +64,8 @@ const firstAt = (t: TimelineEntry[], names: string[], after = -Infinity): number
 /** The task's key moments, in ms since its creation (the timeline's first event); undefined when missing. */
 export interface Milestones {
   created: number;
+  /** a deal started while its matchOrders was mined: when the DealMatched confirmed it */
+  confirmed?: number;
   dispatched?: number;
   /** the commit that made the quorum (the q-th) */
   quorumCommit?: number;
@@ -86,6 +89,7 @@ export function milestonesOf(task: TaskOutcome): Milestones {
   const replica = commits[q - 1]?.replicaId;
   return {
     created: firstAt(t, ALIASES.created) ?? 0,
+    confirmed: firstAt(t, ALIASES.confirmed),
     dispatched: firstAt(t, ALIASES.dispatched),
     quorumCommit: commits[q - 1]?.ms,
     quorumReplica: typeof replica === "string" ? replica : undefined,
@@ -103,6 +107,7 @@ export function milestonesLine(m: Milestones): string {
   const parts: [string, number | undefined][] = [
     ["created", m.created],
     ["dispatched", m.dispatched],
+    ["deal confirmed", m.confirmed],
     ["q-th commit", m.quorumCommit],
     ["consensus", m.consensus],
     ["contributed tx", m.contributed],
@@ -117,21 +122,23 @@ export function milestonesLine(m: Milestones): string {
 /** The phases of one single-task request (undefined where an event or log line is missing). */
 export function phasesOf(run: SystemRun, task: TaskOutcome, logs: DaemonLogs): Record<string, number | undefined> {
   const accepted = logs.acceptedAt(run.requestHash);
-  const matched = logs.matchedAt(run.dealId);
-  const received = logs.receivedAt(run.dealId);
+  // the task is created when the matcher's estimate passed (speculative start), or else once the deal is read
+  const createdAt = logs.startedAt(run.dealId) ?? logs.receivedAt(run.dealId);
   const finalizedLog = logs.finalizedAt(task.taskId);
   const diff = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined ? undefined : b - a);
-  const { created, dispatched, quorumCommit, quorumReplica, consensus, contributed, lastReveal, finalizing, revealedTx, finalized } = milestonesOf(task);
+  const { created, confirmed, dispatched, quorumCommit, quorumReplica, consensus, contributed, lastReveal, finalizing, revealedTx, finalized } = milestonesOf(task);
   const worker = quorumReplica === undefined ? {} : logs.replica(quorumReplica);
+  // a speculative deal's relay waits for its confirmation: only what the match takes beyond the q-th commit is on the path
+  const waited = confirmed === undefined || quorumCommit === undefined ? 0 : Math.max(0, confirmed - quorumCommit);
 
   const phases: Record<string, number | undefined> = {
     sign: diff(run.startedAt, run.postedAt),
     post: diff(run.postedAt, accepted),
-    match: diff(accepted, matched),
-    watch: diff(matched, received),
+    match: diff(accepted, createdAt),
     dispatch: diff(created, dispatched),
     work: diff(dispatched, quorumCommit),
-    consensus: diff(quorumCommit, consensus),
+    confirm: quorumCommit === undefined ? undefined : waited,
+    consensus: diff(quorumCommit === undefined ? undefined : quorumCommit + waited, consensus),
     contribute: diff(consensus, contributed),
     // the reveals travel while contributeBatch is mined: only what they take beyond its receipt is on the path
     reveals: diff(contributed, lastReveal) === undefined ? undefined : Math.max(0, lastReveal! - contributed!),

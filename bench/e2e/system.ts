@@ -1,13 +1,14 @@
 /**
  * A request through the real system, timed from the requester's side: the same steps as deploy/cluster.ts
- * `runRequest` (sign the request order, POST it to the scheduler's book, wait for its DealMatched on chain, then for
+ * `runRequest` (sign the request order, POST it to the scheduler's book, wait for its deal, then for
  * the scheduler's `GET /tasks/:id` to say `completed`, fetch the result), with two differences that matter for a
  * benchmark:
  * - a single task is followed with the scheduler's long poll (`GET /tasks/:id?after=N`, answered at the task's next
  *   step), or polled every `taskPollMs` when that is set, so the figure is the system's latency and not a polling
  *   period;
- * - it learns that its request was matched from the book (`GET /orders/:hash`) and reads the DealMatched event once,
- *   instead of polling the chain node (which the scheduler's transactions go through);
+ * - it names its deal itself (sdk `dealId`: the request's hash and the volume it had consumed, 0 here) instead of
+ *   waiting for the DealMatched, and follows its task at once (the scheduler starts it while the match is mined); the
+ *   book (`GET /orders/:hash`) is only asked while the task is unknown, to stop on a refused request;
  * - a request may have a volume (the throughput run), each task's completion being timed.
  * The requester's order nonce is read once, outside the timing (it never changes here).
  */
@@ -15,7 +16,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { Wallet } from "ethers";
 import type { Cluster } from "../../deploy/cluster";
 import type { LocalNetwork } from "../../deploy/network";
-import { domain, hashOrder, signOrder, taskId as taskIdOf } from "../../sdk/eip712";
+import { dealId as dealIdOf, domain, hashOrder, signOrder, taskId as taskIdOf } from "../../sdk/eip712";
 import { buildRequestOrder, orderToJson } from "../../sdk/orders";
 import { formatParams } from "../../sdk/params";
 import { Hub__factory } from "../../typechain-types";
@@ -30,12 +31,10 @@ export interface SystemOptions {
    * scheduler the benchmark measures)
    */
   volumePollMs: number;
-  /** how often the requester asks the scheduler's book whether its request was matched */
-  dealPollMs: number;
   timeoutMs: number;
 }
 
-export const defaultSystemOptions: SystemOptions = { taskPollMs: null, volumePollMs: 200, dealPollMs: 20, timeoutMs: 300_000 };
+export const defaultSystemOptions: SystemOptions = { taskPollMs: null, volumePollMs: 200, timeoutMs: 300_000 };
 
 /** One timeline entry of `GET /tasks/:id` (ms since the task's first event). */
 export interface TimelineEntry {
@@ -90,7 +89,6 @@ export class SystemDriver {
     const dom = domain(d.chainId, d.hub);
     const nonce = this.nonces.get(requester.address) ?? (await hub.orderNonce(requester.address));
     this.nonces.set(requester.address, nonce);
-    const fromBlock = await this.net.provider.getBlockNumber();
 
     const startedAt = Date.now();
     const deadline = startedAt + this.opts.timeoutMs;
@@ -117,23 +115,17 @@ export class SystemDriver {
     });
     if (!posted.ok) throw new E2eBenchError("TASK_FAILED", `${v.name}: the scheduler refused the request: ${posted.status} ${(await posted.text()).slice(0, 300)}`);
 
-    // The book says when the request is consumed (cheap for the scheduler); only then is the chain asked for the deal
-    // id, once: polling eth_getLogs every few ms would load the chain node the scheduler's transactions go through.
-    let dealId: string | undefined;
-    while (!dealId) {
-      if (Date.now() > deadline) throw new E2eBenchError("TASK_FAILED", `${v.name}: no deal matched within ${this.opts.timeoutMs} ms`);
+    // The deal id is the request's hash and the volume it had consumed (0: a fresh order), so the requester follows
+    // its task at once; while the scheduler does not know the task yet (404), the book tells whether it was refused.
+    const dealId = dealIdOf(requestHash, 0);
+    const checkBook = async () => {
       const book = await fetch(`${this.cluster.schedulerUrl}/orders/${requestHash}`);
       const entry = book.ok ? ((await book.json()) as { status: string; reason: string | null }) : null;
       if (!book.ok) await book.body?.cancel();
       if (entry && entry.status !== "open" && entry.status !== "consumed") {
         throw new E2eBenchError("TASK_FAILED", `${v.name}: the request became ${entry.status} in the book: ${entry.reason}`);
       }
-      if (entry?.status === "consumed") {
-        const events = await hub.queryFilter(hub.filters.DealMatched(undefined, requestHash), fromBlock);
-        dealId = events[0]?.args.dealId;
-      }
-      if (!dealId) await sleep(this.opts.dealPollMs);
-    }
+    };
 
     const pending = new Set(Array.from({ length: volume }, (_, i) => taskIdOf(dealId!, i).toLowerCase()));
     const done = new Map<string, TaskOutcome>();
@@ -145,11 +137,12 @@ export class SystemDriver {
         throw new E2eBenchError("TASK_FAILED", `${v.name}: ${pending.size} of ${volume} tasks not finalized within ${this.opts.timeoutMs} ms`);
       }
       for (const taskId of [...pending]) {
-        const wait = longPoll ? `?after=${seen}&waitMs=${Math.max(0, Math.min(10_000, deadline - Date.now()))}` : "";
+        const wait = longPoll ? `?after=${seen}&until=ended&waitMs=${Math.max(0, Math.min(10_000, deadline - Date.now()))}` : "";
         const res = await fetch(`${this.cluster.schedulerUrl}/tasks/${taskId}${wait}`);
         if (res.status === 404) {
           await res.body?.cancel();
-          continue; // the scheduler has not seen the deal yet
+          await checkBook(); // the scheduler has not started the deal yet
+          continue;
         }
         if (!res.ok) throw new E2eBenchError("TASK_FAILED", `${v.name}: GET /tasks/${taskId}: ${res.status}`);
         const view = (await res.json()) as TaskView;
