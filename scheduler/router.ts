@@ -17,7 +17,7 @@ import { getAddress, keccak256, solidityPacked, toUtf8Bytes } from "ethers";
 import { typedDataSigner } from "../sdk/crypto";
 import type { Logger } from "pino";
 import { MESSAGE_TYPES, taskId as taskIdOf } from "../sdk/eip712";
-import type { ChainClient, AppEntry, CategoryView, DatasetEntry, DealView } from "./chain/client";
+import type { ChainClient, AppEntry, CategoryView, DatasetEntry, DealView, FinalizeResult, TxResult } from "./chain/client";
 import type { HubEvent } from "./chain/events";
 import { initialBucket, nextActions, policyOptions, type PolicyOptions } from "./core/policy";
 import { relayPlan, type Consensus } from "./core/consensus";
@@ -70,6 +70,14 @@ export interface JobRouterOptions {
 
 /** Tasks of one deal started before its matchOrders is mined, at most (the rest start once it is). */
 const SPECULATIVE_TASKS_MAX = 16;
+/**
+ * The gas limit of a pipelined finalize: twice what the last finalize of its kind (with or without a callback) used, plus
+ * this (a cold slot or two), plus FINALIZE_GAS_PER_CONTRIBUTOR per contribution on chain (each is settled)...
+ */
+const FINALIZE_GAS_MARGIN = 50_000n;
+const FINALIZE_GAS_PER_CONTRIBUTOR = 40_000n;
+/** ...and beyond that for a callback, which the Hub must be able to hand 100k gas whatever the consumer used last time. */
+const CALLBACK_GAS_MARGIN = 150_000n;
 /** A speculative deal the chain still does not have after this long is dropped (its matchOrders did not land). */
 const SPECULATION_TTL_MS = 60_000;
 
@@ -102,6 +110,8 @@ export class JobRouter {
   private readonly apps = new Map<string, Promise<AppEntry | null>>();
   private readonly datasets = new Map<string, Promise<DatasetEntry | null>>();
   private readonly categories = new Map<string, Promise<CategoryView | null>>();
+  /** the gas limit of a finalize sent right behind its revealBatch, by shape (see `finalize`) */
+  private readonly finalizeGas = new Map<string, bigint>();
   /** speculative deals whose DealMatched came in, the chain's terms not recorded yet: their tasks may relay */
   private readonly confirmed = new Set<string>();
   private lastReconcile = 0;
@@ -567,11 +577,15 @@ export class JobRouter {
   /**
    * revealBatch of the reveals not yet on chain, then finalize. `resumed`: the task was left in `finalizing` (restart,
    * failed step), so the chain is asked first whether it is already completed; on the live path the task was just
-   * seen in REVEALING and only this scheduler can finalize it.
+   * seen in REVEALING and only this scheduler can finalize it. Once a finalize of the same kind (with a callback or
+   * not) went through, the next ones go out right behind their revealBatch, unestimated, with a gas limit from that
+   * one's gas used (`finalizeGas`): on a chain with blocks both land in the same block. A pipelined finalize that
+   * fails (say, out of gas) forgets that limit, and the resumed step finalizes the estimated way.
    */
   private finalize(task: Task, { resumed = false } = {}): void {
     const deal = getDeal(this.m.db, task.dealId)!;
-    const revealed = listReplicas(this.m.db, task.taskId).filter((r) => r.times.revealed !== null && r.resultDigest && r.revealSignature);
+    const replicas = listReplicas(this.m.db, task.taskId);
+    const revealed = replicas.filter((r) => r.times.revealed !== null && r.resultDigest && r.revealSignature);
     if (revealed.length === 0) {
       setTaskStatus(this.m.db, task.taskId, "revealing", { reason: "no reveal to finalize with" });
       return;
@@ -579,6 +593,11 @@ export class JobRouter {
     const digest = revealed[0].resultDigest!;
     const pendingReveals = revealed.filter((r) => r.revealRelayedAt === null);
     const callbackData = deal.callback ? revealed[0].callbackData ?? "0x" : "0x";
+    const results = toUtf8Bytes(`${this.opts.publicUrl}/results/${digest}`);
+    const shape = callbackData === "0x" ? "plain" : "callback";
+    const contributors = BigInt(replicas.filter((r) => r.relayedAt !== null).length);
+    const learned = resumed ? undefined : this.finalizeGas.get(shape);
+    const gasLimit = learned === undefined ? undefined : learned + contributors * FINALIZE_GAS_PER_CONTRIBUTOR;
     this.chainStep(task, "finalize", async () => {
       if (resumed && (await this.m.chain.viewTask(task.taskId)).status === "COMPLETED") {
         setTaskStatus(this.m.db, task.taskId, "completed");
@@ -586,20 +605,28 @@ export class JobRouter {
       }
       // each step's own record first, then its receipt's events: whoever reads the task once it shows the step (a long
       // poll woken by the first of these events) sees all of it
+      let finalizing: Promise<FinalizeResult> | undefined;
       if (pendingReveals.length) {
-        const rtx = await this.m.chain.revealBatch(
-          pendingReveals.map((r) => ({ taskId: task.taskId, worker: r.worker, resultDigest: r.resultDigest!, signature: r.revealSignature! })),
-        );
+        const reveals = pendingReveals.map((r) => ({ taskId: task.taskId, worker: r.worker, resultDigest: r.resultDigest!, signature: r.revealSignature! }));
+        let revealing: Promise<TxResult>;
+        if (gasLimit !== undefined) {
+          ({ reveal: revealing, finalize: finalizing } = this.m.chain.revealAndFinalize(reveals, { taskId: task.taskId, results, resultsCallback: callbackData, gasLimit }));
+          finalizing.catch(() => undefined); // awaited below, unless the reveals fail first
+        } else {
+          revealing = this.m.chain.revealBatch(reveals);
+        }
+        const rtx = await revealing;
         addTaskEvent(this.m.db, { taskId: task.taskId, kind: "revealed", detail: { tx: rtx.hash, reveals: pendingReveals.length } });
         await this.onReceipt(rtx.events);
       }
-      const ftx = await this.m.chain.finalize(task.taskId, toUtf8Bytes(`${this.opts.publicUrl}/results/${digest}`), callbackData);
+      const ftx = await (finalizing ?? this.m.chain.finalize(task.taskId, results, callbackData));
+      this.finalizeGas.set(shape, 2n * ftx.gasUsed + (callbackData === "0x" ? FINALIZE_GAS_MARGIN : FINALIZE_GAS_MARGIN + CALLBACK_GAS_MARGIN));
       updateTask(this.m.db, task.taskId, { resultDigest: digest, callbackData: callbackData === "0x" ? null : callbackData });
-      addTaskEvent(this.m.db, { taskId: task.taskId, kind: "finalized", detail: { tx: ftx.hash, digest, callbackFailed: ftx.callbackFailed } });
+      addTaskEvent(this.m.db, { taskId: task.taskId, kind: "finalized", detail: { tx: ftx.hash, digest, callbackFailed: ftx.callbackFailed, ...(finalizing ? { pipelined: true } : {}) } });
       setTaskStatus(this.m.db, task.taskId, "completed");
       await this.onReceipt(ftx.events);
       this.m.log.info({ taskId: task.taskId, digest, tx: ftx.hash }, "task finalized");
-    });
+    }, () => this.finalizeGas.delete(shape));
   }
 
   /** Runs one chain step for a task, never two at once; a failure is logged and the task retried next tick. */

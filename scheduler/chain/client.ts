@@ -232,6 +232,16 @@ export interface ChainClient {
   revealBatch(items: RelayedReveal[], opts?: TxOptions): Promise<TxResult>;
   /** `results`: where the full result lives (hex bytes); `resultsCallback`: the callback data (hex, "0x" if none). */
   finalize(taskId: string, results: BytesLike, resultsCallback?: BytesLike, opts?: TxOptions): Promise<FinalizeResult>;
+  /**
+   * `revealBatch` then `finalize`, sent back to back (TxSender `sendAll`): finalize is signed without waiting for the
+   * reveals to be mined, so it cannot be estimated and goes out with `finalizeGasLimit`. Each resolves once confirmed;
+   * finalize is not sent when revealBatch could not be.
+   */
+  revealAndFinalize(
+    reveals: RelayedReveal[],
+    finalize: { taskId: string; results: BytesLike; resultsCallback?: BytesLike; gasLimit: bigint },
+    opts?: TxOptions,
+  ): { reveal: Promise<TxResult>; finalize: Promise<FinalizeResult> };
   reopen(taskId: string, opts?: TxOptions): Promise<TxResult>;
   claim(dealId: string, index: number | bigint, opts?: TxOptions): Promise<TxResult>;
   claimDeal(dealId: string, opts?: TxOptions): Promise<ClaimDealResult>;
@@ -647,13 +657,41 @@ export class EthersChainClient implements ChainClient {
     resultsCallback: BytesLike = "0x",
     opts?: TxOptions,
   ): Promise<FinalizeResult> {
+    return this.finalized(taskId, await this.send(this.finalizeRequest(taskId, results, resultsCallback), opts));
+  }
+
+  revealAndFinalize(
+    reveals: RelayedReveal[],
+    f: { taskId: string; results: BytesLike; resultsCallback?: BytesLike; gasLimit: bigint },
+    opts: TxOptions = {},
+  ): { reveal: Promise<TxResult>; finalize: Promise<FinalizeResult> } {
+    if (reveals.length === 0) {
+      const e = new ChainError("INVALID_ARGUMENT", "revealBatch: empty batch", { action: "revealBatch" });
+      return { reveal: Promise.reject(e), finalize: Promise.reject(e) };
+    }
+    const data = this.encode("revealBatch", () => HUB_INTERFACE.encodeFunctionData("revealBatch", [reveals]));
+    const reqs = [
+      { to: this.hub, action: "revealBatch", data, confirmations: opts.confirmations },
+      { ...this.finalizeRequest(f.taskId, f.results, f.resultsCallback ?? "0x"), to: this.hub, gasLimit: f.gasLimit, confirmations: opts.confirmations },
+    ];
+    const [revealed, finalized] = this.sender.sendAll(reqs, opts.signal);
+    return {
+      reveal: revealed.then((receipt) => this.txResult(receipt)),
+      finalize: finalized.then((receipt) => this.finalized(f.taskId, this.txResult(receipt))),
+    };
+  }
+
+  private finalizeRequest(taskId: string, results: BytesLike, resultsCallback: BytesLike): { action: string; data: string; extraGas: bigint } {
     const data = this.encode("finalize", () =>
       HUB_INTERFACE.encodeFunctionData("finalize", [taskId, results, resultsCallback]),
     );
     // With callback data the Hub must hand the consumer 100k gas: an estimate that just clears its check could
     // fall short after a state change, so add a margin on top of the usual headroom.
     const extraGas = getBytes(resultsCallback).length > 0 ? this.options.callbackGasMargin : 0n;
-    const result = await this.send({ action: "finalize", data, extraGas }, opts);
+    return { action: "finalize", data, extraGas };
+  }
+
+  private finalized(taskId: string, result: TxResult): FinalizeResult {
     const finalized = this.eventOf("finalize", result, "TaskFinalized");
     const callbackFailed = result.events.some((e) => e.name === "CallbackFailed");
     this.logger.info({ taskId, txHash: result.hash, callbackFailed }, "task finalized");

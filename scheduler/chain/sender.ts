@@ -71,13 +71,21 @@ export interface TxRequest {
    * signed and broadcast: work that only makes sense if the transaction goes out can start while it is mined.
    */
   onEstimated?: () => void;
+  /**
+   * Send with this gas limit, without an estimate: for a transaction that depends on one sent just before it and not
+   * mined yet (see `sendAll`), which an estimate on the latest state would see reverting. It may revert on chain.
+   */
+  gasLimit?: bigint;
 }
+
+type FeeData = Awaited<ReturnType<JsonRpcProvider["getFeeData"]>>;
 
 interface Signed {
   raw: string;
   hash: string;
   nonce: number;
   gasLimit: bigint;
+  fees: FeeData;
 }
 
 export class TxSender {
@@ -107,6 +115,39 @@ export class TxSender {
     return this.confirm(req, signed, signal);
   }
 
+  /**
+   * Sends `reqs` back to back, in order, without waiting for one to be mined before the next is signed: on a chain
+   * with blocks they can land in the same block. Each is confirmed on its own (one promise per request). Requests
+   * after the first should carry a `gasLimit` when they depend on the ones before (their estimate would revert); they
+   * reuse the first one's fees. When one cannot be sent (its estimate reverts, the node refuses it), the ones after
+   * it are not sent either: their promises reject with ChainError ABORTED.
+   */
+  sendAll(reqs: TxRequest[], signal?: AbortSignal): Promise<TransactionReceipt>[] {
+    const submitted = this.enqueue(async () => {
+      const out: (Signed | Error)[] = [];
+      let fees: FeeData | undefined;
+      for (const req of reqs) {
+        if (out.some((x) => x instanceof Error)) {
+          out.push(new ChainError("ABORTED", `${req.action}: not sent, the transaction before it failed`, { action: req.action }));
+          continue;
+        }
+        try {
+          const signed = await this.submit(req, signal, fees);
+          fees = signed.fees;
+          out.push(signed);
+        } catch (e) {
+          out.push(e as Error);
+        }
+      }
+      return out;
+    });
+    return reqs.map(async (req, i) => {
+      const signed = (await submitted)[i];
+      if (signed instanceof Error) throw signed;
+      return this.confirm(req, signed, signal);
+    });
+  }
+
   /** Forgets the local nonce: the next send fetches it from the node. */
   resync(): void {
     this.nextNonce = null;
@@ -118,13 +159,13 @@ export class TxSender {
     return run;
   }
 
-  private async submit(req: TxRequest, signal?: AbortSignal): Promise<Signed> {
+  private async submit(req: TxRequest, signal?: AbortSignal, fees?: FeeData): Promise<Signed> {
     const { provider, logger } = this.modules;
     let signed: Signed | null = null;
     for (let attempt = 1; ; attempt++) {
       if (signal?.aborted) throw abortedError(req.action);
       try {
-        if (signed === null) signed = await this.sign(req);
+        if (signed === null) signed = await this.sign(req, fees);
         // the raw RPC call: ethers' broadcastTransaction would parse the transaction back and recover its sender (an
         // elliptic-curve recovery per transaction, for an address we know)
         await provider.send("eth_sendRawTransaction", [signed.raw]);
@@ -157,22 +198,33 @@ export class TxSender {
     }
   }
 
-  /** Estimates (a revert throws ChainError REVERTED), then signs with the next nonce. */
-  private async sign(req: TxRequest): Promise<Signed> {
+  /**
+   * Estimates (a revert throws ChainError REVERTED), then signs with the next nonce. With `req.gasLimit`, no estimate;
+   * `knownFees` (read for the transaction just before) saves the fee read.
+   */
+  private async sign(req: TxRequest, knownFees?: FeeData): Promise<Signed> {
     const { provider, wallet } = this.modules;
     if (this.nextNonce === null) this.nextNonce = await provider.getTransactionCount(wallet.address, "pending");
     const nonce = this.nextNonce;
-    // the estimate and the fees go out together (one round trip); with both known, populateTransaction asks nothing
-    const estimating = provider.estimateGas({ from: wallet.address, to: req.to, data: req.data, value: req.value ?? 0n }).catch((e: unknown) => {
-      throw classifyError(e) === "revert" ? revertError(req.action, e) : e;
-    });
-    const [estimate, fees] = await Promise.all([estimating, provider.getFeeData()]);
-    try {
-      req.onEstimated?.();
-    } catch (e) {
-      this.modules.logger.warn({ action: req.action, err: firstLine(e) }, "onEstimated hook failed");
+    let gasLimit: bigint;
+    let fees: FeeData;
+    if (req.gasLimit !== undefined) {
+      gasLimit = req.gasLimit;
+      fees = knownFees ?? (await provider.getFeeData());
+    } else {
+      // the estimate and the fees go out together (one round trip); with both known, populateTransaction asks nothing
+      const estimating = provider.estimateGas({ from: wallet.address, to: req.to, data: req.data, value: req.value ?? 0n }).catch((e: unknown) => {
+        throw classifyError(e) === "revert" ? revertError(req.action, e) : e;
+      });
+      let estimate: bigint;
+      [estimate, fees] = await Promise.all([estimating, provider.getFeeData()]);
+      try {
+        req.onEstimated?.();
+      } catch (e) {
+        this.modules.logger.warn({ action: req.action, err: firstLine(e) }, "onEstimated hook failed");
+      }
+      gasLimit = estimate + (estimate * BigInt(this.options.gasHeadroomPercent)) / 100n + (req.extraGas ?? 0n);
     }
-    const gasLimit = estimate + (estimate * BigInt(this.options.gasHeadroomPercent)) / 100n + (req.extraGas ?? 0n);
     const eip1559 = fees.maxFeePerGas !== null && fees.maxPriorityFeePerGas !== null;
     const tx = await wallet.populateTransaction({
       to: req.to,
@@ -183,7 +235,7 @@ export class TxSender {
       ...(eip1559 ? { type: 2, maxFeePerGas: fees.maxFeePerGas, maxPriorityFeePerGas: fees.maxPriorityFeePerGas } : {}),
     });
     const raw = await wallet.signTransaction(tx);
-    return { raw, hash: Transaction.from(raw).hash!, nonce, gasLimit };
+    return { raw, hash: Transaction.from(raw).hash!, nonce, gasLimit, fees };
   }
 
   private async isKnown(hash: string): Promise<boolean> {

@@ -89,6 +89,20 @@ describe("end to end: chain, scheduler and workers as processes", function () {
       expect(r.callbackData).to.equal(await consumer.resultOf(r.taskId));
     });
 
+    it("sends a finalize right behind its reveals once one of its kind went through (pipelined, unestimated)", async function () {
+      const run = (word: string) => runRequest(net, cluster, { app: cluster.examples.apps.echo, trust: 1, params: { args: [word] }, requester: net.accounts[6] });
+      await run("first"); // at least one plain finalize has gone through (earlier tests may have made it already)
+      const r = await run("second");
+      expect(r.result).to.deep.equal({ args: ["second"] });
+      const finalized = r.task.timeline.find((e) => e.event === "finalized") as { tx: string; pipelined?: boolean };
+      expect(finalized.pipelined).to.equal(true);
+      const revealed = r.task.timeline.find((e) => e.event === "revealed")!;
+      const [reveal, finalize] = await Promise.all([revealed.tx!, finalized.tx].map((h) => net.provider.getTransaction(h)));
+      expect(finalize!.nonce).to.equal(reveal!.nonce + 1);
+      const hub = Hub__factory.connect(net.deployment.hub, net.provider);
+      expect(await hub.resultFor(r.taskId)).to.equal(r.digest);
+    });
+
     describe("bad input gets a clear 4xx and the scheduler keeps serving", function () {
       const post = (body: string) =>
         fetch(`${cluster.schedulerUrl}/orders`, { method: "POST", headers: { "content-type": "application/json" }, body });

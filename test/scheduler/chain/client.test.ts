@@ -297,6 +297,53 @@ describe("scheduler chain client", function () {
     });
   });
 
+  describe("revealAndFinalize: finalize sent right behind the reveals", function () {
+    /** a task of 3 agreeing workers, in REVEALING */
+    async function revealing(digest: string) {
+      const m = await matchDeal(w, { trust: 3 });
+      await w.client.contributeBatch(await contributions(w, m.dealId, 0, digest));
+      return taskIdOf(m.dealId, 0);
+    }
+
+    it("sends both back to back (consecutive nonces, finalize unestimated, the first one's fees) and confirms each", async function () {
+      const digest = id("pipelined");
+      const taskId = await revealing(digest);
+      const provider = countingProvider(w);
+      const client = w.newClient({}, provider.provider);
+      const sent = client.revealAndFinalize(await reveals(w, taskId, digest), { taskId, results: RESULTS, gasLimit: 400_000n });
+      const [rtx, ftx] = await Promise.all([sent.reveal, sent.finalize]);
+      expect(rtx.events.map((e) => e.name)).to.deep.equal(["ContributionRevealed", "ContributionRevealed", "ContributionRevealed"]);
+      expect(ftx.resultDigest).to.equal(digest);
+      expect(provider.calls.eth_estimateGas).to.equal(1); // the reveals' only
+      expect(provider.calls.eth_sendRawTransaction).to.equal(2);
+      const [a, b] = await Promise.all([rtx.hash, ftx.hash].map((h) => w.chain.provider.getTransaction(h)));
+      expect(b!.nonce).to.equal(a!.nonce + 1);
+      expect(b!.gasLimit).to.equal(400_000n);
+      expect(b!.maxFeePerGas).to.equal(a!.maxFeePerGas);
+      expect((await w.client.viewTask(taskId)).status).to.equal("COMPLETED");
+      provider.provider.destroy();
+    });
+
+    it("sends no finalize when the reveals cannot be sent, and a finalize short of gas reverts on chain and can be redone", async function () {
+      const digest = id("pipelined, refused");
+      const taskId = await revealing(digest);
+      const wrong = await reveals(w, taskId, id("not the committed digest"));
+      const before = await w.chain.provider.getTransactionCount(w.scheduler.address, "latest");
+      const sent = w.client.revealAndFinalize(wrong, { taskId, results: RESULTS, gasLimit: 400_000n });
+      expect((await chainErrorOf(() => sent.reveal)).code).to.equal("REVERTED");
+      const aborted = await chainErrorOf(() => sent.finalize);
+      expect(aborted.code).to.equal("ABORTED");
+      expect(aborted.message).to.match(/finalize: not sent, the transaction before it failed/);
+      expect(await w.chain.provider.getTransactionCount(w.scheduler.address, "latest")).to.equal(before);
+
+      const short = w.client.revealAndFinalize(await reveals(w, taskId, digest), { taskId, results: RESULTS, gasLimit: 30_000n });
+      await short.reveal;
+      expect((await chainErrorOf(() => short.finalize)).code).to.equal("REVERTED");
+      expect((await w.client.viewTask(taskId)).status).to.equal("REVEALING");
+      expect((await w.client.finalize(taskId, RESULTS)).resultDigest).to.equal(digest);
+    });
+  });
+
   describe("nonces and retries", function () {
     it("keeps nonces right when 10 transactions are fired at once", async function () {
       const m = await matchDeal(w, { trust: 1, volume: 10 });
