@@ -23,7 +23,7 @@ const port = (name: string, fallback: number): number => {
 
 function printOutcome(title: string, r: RequestOutcome): void {
   console.log(`\n${title}`);
-  console.log(`  task      ${r.taskId} (deal ${BigInt(r.dealId)})`);
+  console.log(`  task      ${r.taskId} (deal ${r.dealId})`);
   console.log(`  result    ${JSON.stringify(r.result)}`);
   console.log(`  digest    ${r.digest}`);
   if (r.callbackData) console.log(`  callback  ${r.callbackData} ("${showCallback(r.callbackData)}")`);

@@ -19,7 +19,7 @@ import { EthersOrderChecks } from "./api/checks";
 import { chainClientOptionsFrom, EthersChainClient } from "./chain/client";
 import { SqliteCursorStore } from "./chain/cursor";
 import { ChainWatcher } from "./chain/watcher";
-import { eventTopics } from "./chain/events";
+import { relevantTo } from "./chain/events";
 import { Matcher, MatchRefusedError, type MatchRefusal, type MatcherChain } from "./matcher";
 import { ChainError, type DecodedRevert } from "./chain/errors";
 import { defaultJobRouterOptions, JobRouter, type JobRouterOptions } from "./router";
@@ -48,8 +48,6 @@ export interface SchedulerOptions {
   router: Partial<JobRouterOptions>;
   logLevel: string;
 }
-
-const DEAL_MATCHED = eventTopics(["DealMatched"])[0];
 
 export const defaultSchedulerOptions: Omit<SchedulerOptions, "rpcUrl" | "deployment" | "workerpool" | "dataDir"> = {
   host: "127.0.0.1",
@@ -147,19 +145,21 @@ export class Scheduler {
         return check.ok ? { ok: true } : { ok: false, refusal: refusalOf(check.reason) };
       },
       matchOrders: async (set, expected) => {
-        // once the estimate passed, the deal's tasks start while the transaction is mined (the router's `speculate`)
-        let speculation: Promise<void> | null = null;
-        const onEstimated = () => void (speculation = router.speculate(expected, set).catch((e: Error) => log.error({ err: e.message }, "speculative start failed")));
+        // once the estimate passed, the deal's tasks start while the transaction is mined (the router's `speculate`);
+        // only a deal this call recorded is dropped when the match does not create it
+        let speculation: Promise<boolean> = Promise.resolve(false);
+        const onEstimated = () =>
+          void (speculation = router.speculate(expected, set).catch((e: Error) => (log.error({ err: e.message }, "speculative start failed"), false)));
         const r = await chain
           .matchOrders(set.app, set.request.dataset === 0n ? null : set.dataset, set.workerpool, set.request, { onEstimated })
           .catch(async (e: unknown) => {
-            await speculation;
-            router.abandon(expected.dealId, `matchOrders failed: ${(e as Error).message.split("\n")[0]}`);
+            // sent and perhaps mined later (a receipt that did not come in time): the watcher or the reconciliation decides
+            const maybeMined = e instanceof ChainError && e.details.txHash !== undefined && e.code !== "REVERTED";
+            if ((await speculation) && !maybeMined) router.abandon(expected.dealId, `matchOrders failed: ${(e as Error).message.split("\n")[0]}`);
             // the sender's gas estimate is the Clerk's verdict: a revert there sent nothing (no canMatch needed first)
             throw e instanceof ChainError && e.code === "REVERTED" && !e.details.txHash && e.revert ? new MatchRefusedError(refusalOf(e.revert)) : e;
           });
-        await speculation;
-        if (r.dealId !== expected.dealId) router.abandon(expected.dealId, `matchOrders created deal ${r.dealId} instead`);
+        if ((await speculation) && r.dealId !== expected.dealId) router.abandon(expected.dealId, `matchOrders created deal ${r.dealId} instead`);
         await router.onReceipt(r.events); // the deal's tasks exist (or are confirmed) at once, not at the watcher's next poll
         if (opts.offer && set.workerpool.salt === offered.salt) {
           offered.used += BigInt(r.volume);
@@ -196,7 +196,7 @@ export class Scheduler {
         cursors: new SqliteCursorStore(db),
         handler: (e) => router.onChainEvent(e),
         // another pool's deal, or a task this scheduler does not run: not even decoded
-        relevant: (l) => (l.topics[0] === DEAL_MATCHED ? l.topics.length > 3 && BigInt(l.topics[3]) === opts.workerpool : l.topics.length > 1 && getTask(db, l.topics[1].toLowerCase()) !== null),
+        relevant: relevantTo(opts.workerpool, (taskId) => getTask(db, taskId) !== null),
         logger: log,
       },
     );

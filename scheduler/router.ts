@@ -238,13 +238,14 @@ export class JobRouter {
    * now from the orders, as `speculative` (id known in advance, start time estimated, up to SPECULATIVE_TASKS_MAX
    * tasks), so its tasks are dispatched and run while the transaction is mined. Nothing goes on chain for them until the
    * DealMatched confirms the deal (onChainEvent); `abandon` drops it if the match fails. Not in direct mode, where the
-   * workers' own `contribute` needs the deal on chain.
+   * workers' own `contribute` needs the deal on chain. Returns whether it recorded the deal (only then may the caller
+   * `abandon` it).
    */
-  async speculate(expected: ExpectedDeal, orders: OrderSet): Promise<void> {
-    if (this.opts.commitMode !== "relay" || expected.volume < 1n) return;
+  async speculate(expected: ExpectedDeal, orders: OrderSet): Promise<boolean> {
+    if (this.opts.commitMode !== "relay" || expected.volume < 1n) return false;
     const { app, dataset, workerpool, request } = orders;
     const category = await this.category(request.category);
-    if (!category || getDeal(this.m.db, expected.dealId)) return; // the receipt may have come first
+    if (!category || getDeal(this.m.db, expected.dealId)) return false; // the receipt may have come first
     const volume = Number(expected.volume < BigInt(SPECULATIVE_TASKS_MAX) ? expected.volume : BigInt(SPECULATIVE_TASKS_MAX));
     recordDealMatched(this.m.db, {
       dealId: expected.dealId,
@@ -271,11 +272,15 @@ export class JobRouter {
     });
     this.m.log.info({ dealId: expected.dealId, tasks: volume }, "deal started while its match is mined");
     this.kick();
+    return true;
   }
 
-  /** Our matchOrders did not create `dealId` (it failed, or mined another deal): its speculative tasks stop and go. */
+  /**
+   * Our matchOrders did not create `dealId` (it failed, or mined another deal): its speculative tasks stop and go. A
+   * deal whose DealMatched came in meanwhile is the chain's and stays.
+   */
   abandon(dealId: string, reason: string): void {
-    this.confirmed.delete(dealId);
+    if (this.confirmed.has(dealId)) return;
     if (this.dropSpeculative(dealId, reason)) this.m.log.warn({ dealId, reason }, "speculative deal dropped");
   }
 
@@ -295,11 +300,21 @@ export class JobRouter {
     return this.categories.get(key)!;
   }
 
-  /** A task event of the chain moves the store (synchronously; other events are ignored). */
+  /**
+   * A task event of the chain moves the store (synchronously; other events are ignored). Not for a task of a deal
+   * still speculative: the deal id names the request, not the pool, so until our DealMatched (which comes before any
+   * event of our tasks) that id may be another pool's deal of the same request, whose events are not ours.
+   */
   private applyTaskEvent(event: HubEvent): void {
-    if ((TASK_CHAIN_EVENTS as readonly string[]).includes(event.name)) {
-      applyChainEvent(this.m.db, event as Parameters<typeof applyChainEvent>[1]);
-    }
+    if (!(TASK_CHAIN_EVENTS as readonly string[]).includes(event.name)) return;
+    const task = "taskId" in event.args ? getTask(this.m.db, event.args.taskId.toLowerCase()) : null;
+    if (task && this.unconfirmed(task.dealId)) return;
+    applyChainEvent(this.m.db, event as Parameters<typeof applyChainEvent>[1]);
+  }
+
+  /** The deal is speculative and no DealMatched of ours confirmed it yet. */
+  private unconfirmed(dealId: string): boolean {
+    return getDeal(this.m.db, dealId)?.speculative === true && !this.confirmed.has(dealId);
   }
 
   /**
@@ -347,7 +362,8 @@ export class JobRouter {
     for (const active of tasksNeedingAction(this.m.db)) {
       const task = active.task;
       if (this.inflight.has(task.taskId)) continue;
-      switch (task.status) {
+      const speculative = active.speculative && !this.confirmed.has(task.dealId);
+      switch (speculative ? null : task.status) {
         case "revealing":
           await this.onRevealing(task, now);
           continue;
@@ -362,7 +378,6 @@ export class JobRouter {
       }
       const view = taskView(this.m.db, task.taskId);
       if (!view) continue; // a speculative task dropped during this tick
-      const speculative = active.speculative && !this.confirmed.has(task.dealId);
       const decision = nextActions(view, now, stats, this.bucket, this.opts.policy);
       this.bucket = decision.bucket;
       for (const action of decision.actions) {
@@ -399,8 +414,8 @@ export class JobRouter {
     const stale = new Set<string>();
     for (const { task, speculative } of tasksNeedingAction(this.m.db)) {
       if (speculative) {
-        const deal = getDeal(this.m.db, task.dealId)!;
-        if (deal.createdAt < Date.now() - SPECULATION_TTL_MS) stale.add(deal.dealId);
+        const deal = getDeal(this.m.db, task.dealId);
+        if (deal && deal.createdAt < Date.now() - SPECULATION_TTL_MS) stale.add(deal.dealId);
         continue;
       }
       if (this.inflight.has(task.taskId)) continue;

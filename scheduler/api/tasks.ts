@@ -58,11 +58,12 @@ export function tasksRouter(modules: TasksRouterModules): Router {
     const raw = req.params.id;
     if (!TASK_ID.test(raw)) throw new ApiError(400, "INVALID_TASK_ID", `expected a task id (0x + 64 hex), got ${JSON.stringify(raw.slice(0, 80))}`);
     const id = raw.toLowerCase();
-    const after = count(req.query.after, "after", 1e9);
-    const waitMs = count(req.query.waitMs, "waitMs", MAX_TASK_WAIT_MS) ?? DEFAULT_TASK_WAIT_MS;
     const until = req.query.until;
     if (until !== undefined && until !== "ended") throw new ApiError(400, "INVALID_QUERY", `until: expected "ended", got ${JSON.stringify(until).slice(0, 40)}`);
     const onlyEnd = until === "ended";
+    // `until=ended` waits whatever the timeline length, so `after` may be left out
+    const after = count(req.query.after, "after", 1e9) ?? (onlyEnd ? 0 : undefined);
+    const waitMs = count(req.query.waitMs, "waitMs", MAX_TASK_WAIT_MS) ?? DEFAULT_TASK_WAIT_MS;
     const ended = async () => {
       const status = modules.statusOf ? modules.statusOf(id) : ((await modules.getTask(id))?.task as { status?: unknown } | undefined)?.status;
       return ENDED.has(String(status));

@@ -108,3 +108,18 @@ export function decodeHubLogs(logs: readonly Log[], hub: string): HubEvent[] {
   }
   return events;
 }
+
+const DEAL_MATCHED_TOPIC = HUB_INTERFACE.getEvent("DealMatched")!.topicHash.toLowerCase();
+
+/**
+ * The chain watcher's `relevant` filter for one scheduler, from a log's topics alone: a DealMatched of `workerpool`
+ * (its third indexed topic), or an event of a task `knowsTask` (every task event's first indexed topic is its task
+ * id). Topics are compared in lowercase: a node may return mixed-case hex.
+ */
+export function relevantTo(workerpool: bigint, knowsTask: (taskId: string) => boolean): (log: Pick<Log, "topics">) => boolean {
+  return (log) => {
+    const [topic0, topic1, , topic3] = log.topics;
+    if (topic0?.toLowerCase() === DEAL_MATCHED_TOPIC) return topic3 !== undefined && BigInt(topic3) === workerpool;
+    return topic1 !== undefined && knowsTask(topic1.toLowerCase());
+  };
+}

@@ -582,6 +582,39 @@ describe("scheduler/router: speculative deals (tasks started while their matchOr
     });
   });
 
+  describe("a deal id that is not ours yet", () => {
+    it("abandon leaves a deal whose DealMatched came in, even before the chain's terms are recorded: its relayed task goes on", async () => {
+      const w = await world();
+      const { orders, expected, taskId } = await speculativeQuorum(w);
+      const terms = w.chain.termsOf(expected, orders);
+      w.chain.failViewDeal = 1; // confirmed by the event, its terms not read yet
+      await w.router.onChainEvent(w.chain.match(terms)).catch(() => undefined);
+      await until(() => w.chain.batches.length === 1, "the relay of the confirmed deal");
+      w.router.abandon(expected.dealId, "matchOrders created deal 0xother instead");
+      expect(getDeal(w.db, expected.dealId)).to.not.equal(null);
+      expect(getTask(w.db, taskId)!.status).to.equal("revealing");
+      expect(w.manager.frames("cancel", (f) => f.taskId === taskId && /0xother/.test(f.reason))).to.deep.equal([]);
+      // the watcher's replay records the chain's terms
+      await w.router.onChainEvent(w.chain.match(terms));
+      expect(getDeal(w.db, expected.dealId)).to.include({ speculative: false, workerStakeRatio: 30 });
+    });
+
+    it("another pool's task events under the same id move nothing of a speculative task", async () => {
+      const w = await world();
+      const { orders, expected } = ordersFor(w.chain, { volume: 1n, trust: 2n });
+      await w.router.speculate(expected, orders);
+      const taskId = taskOf(expected.dealId, 0);
+      await until(() => assignsOf(w, taskId).length === 3, "three replicas");
+      const at = (logIndex: number) => ({ blockNumber: 150, blockHash: id("b150"), transactionHash: id("other pool tx"), transactionIndex: 0, logIndex });
+      await w.router.onChainEvent({ name: "ConsensusReached", args: { taskId, consensusHash: id("x"), revealDeadline: BigInt(nowSec() - 1) }, ...at(0) } as HubEvent);
+      await w.router.onChainEvent({ name: "TaskFinalized", args: { taskId, resultDigest: id("d"), results: "0x" }, ...at(1) } as HubEvent);
+      const task = getTask(w.db, taskId)!;
+      expect(task.status).to.equal("dispatched");
+      expect(task.consensusHash).to.equal(null);
+      expect(kinds(w, taskId).filter((k) => k.startsWith("chain."))).to.deep.equal([]);
+    });
+  });
+
   describe("reconciliation (speculative deals older than 60 s)", () => {
     const ageMs = 61_000;
     type ChainHas = "nothing" | "our deal" | "our deal, category unknown";

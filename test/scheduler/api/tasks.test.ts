@@ -38,6 +38,7 @@ describe("scheduler API: GET /tasks/:id as a long poll", function () {
     server = await serve([
       tasksRouter({
         getTask: (taskId) => tasks.get(taskId) ?? null,
+        statusOf: (taskId) => (tasks.get(taskId)?.task as { status: string } | undefined)?.status ?? null,
         onTaskEvent: (listener) => {
           events.on("event", listener);
           return () => events.off("event", listener);
@@ -104,6 +105,13 @@ describe("scheduler API: GET /tasks/:id as a long poll", function () {
     tasks.set(id, view("revealing", 6));
     const late = await get(`${server.url}/tasks/${id}?after=0&until=ended&waitMs=50`);
     expect(late.json.task.status).to.equal("revealing");
+    // without `after`, it waits all the same
+    const alone = get(`${server.url}/tasks/${id}?until=ended&waitMs=20000`);
+    const waitingAlone = pending(alone);
+    await settle();
+    expect(waitingAlone.done).to.equal(false);
+    step("completed", 7);
+    expect((await alone).json.task.status).to.equal("completed");
     const bad = await get(`${server.url}/tasks/${id}?after=0&until=soon`);
     expect(bad.status).to.equal(400);
     expect(bad.json.error).to.include({ code: "INVALID_QUERY", message: 'until: expected "ended", got "soon"' });

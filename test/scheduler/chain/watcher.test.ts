@@ -8,12 +8,12 @@ import { expect } from "chai";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { hexlify, id, toUtf8Bytes, type Log } from "ethers";
+import { hexlify, id, toBeHex, toUtf8Bytes, zeroPadValue, type Log } from "ethers";
 import { openDatabase } from "../../../scheduler/store/db";
 import { MemoryCursorStore, SqliteCursorStore } from "../../../scheduler/chain/cursor";
 import type { CursorStore } from "../../../scheduler/chain/cursor";
 import { ChainWatcher, type ChainWatcherOptions, type EventHandler } from "../../../scheduler/chain/watcher";
-import type { HubEvent } from "../../../scheduler/chain/events";
+import { HUB_INTERFACE, relevantTo, type HubEvent } from "../../../scheduler/chain/events";
 import { World, contributions, matchDeal, reveals, startWorld, taskIdOf } from "./world";
 
 const RESULTS = hexlify(toUtf8Bytes("http://127.0.0.1/results"));
@@ -132,7 +132,7 @@ describe("scheduler chain watcher", function () {
     const { seen, handler } = recorder();
     const asked: string[] = [];
     const cursors = new MemoryCursorStore();
-    // like the scheduler's filter: a task is relevant once its deal was delivered
+    // a filter in the spirit of the scheduler's (relevantTo, tested below): a task is relevant once its deal was delivered
     const known = new Set<string>();
     const watcher = watcherOf(w, cursors, async (e) => {
       if (e.name === "DealMatched" && e.args.dealId === kept) known.add(keptTask);
@@ -254,5 +254,27 @@ describe("scheduler chain watcher", function () {
     const replayed = seen[1];
     expect(replayed.blockNumber).to.equal(canonical.blockNumber);
     expect(replayed.transactionHash).to.equal(canonical.hash);
+  });
+});
+
+describe("scheduler chain watcher: relevantTo, the scheduler's filter", function () {
+  const dealMatched = HUB_INTERFACE.getEvent("DealMatched")!.topicHash;
+  const finalized = HUB_INTERFACE.getEvent("TaskFinalized")!.topicHash;
+  const known = id("our task").toLowerCase();
+  const relevant = relevantTo(7n, (taskId) => taskId === known);
+  const pool = (n: bigint) => zeroPadValue(toBeHex(n), 32);
+
+  it("keeps our pool's DealMatched and our tasks' events, whatever the case of the hex", function () {
+    const cases: [string, string[], boolean][] = [
+      ["our pool's deal", [dealMatched, id("deal"), id("request"), pool(7n)], true],
+      ["our pool's deal, upper-case hex", [dealMatched.toUpperCase().replace("0X", "0x"), id("deal"), id("request"), pool(7n).toUpperCase().replace("0X", "0x")], true],
+      ["another pool's deal", [dealMatched, id("deal"), id("request"), pool(8n)], false],
+      ["a DealMatched missing its pool topic", [dealMatched, id("deal")], false],
+      ["our task's event", [finalized, known], true],
+      ["our task's event, upper-case hex", [finalized, known.toUpperCase().replace("0X", "0x")], true],
+      ["another task's event", [finalized, id("their task")], false],
+      ["a log without topics", [], false],
+    ];
+    for (const [what, topics, expected] of cases) expect(relevant({ topics }), what).to.equal(expected);
   });
 });
