@@ -345,6 +345,19 @@ abstract contract Clerk is IClerk, EIP712, Ownable, ReentrancyGuardTransient {
         if (balance < schedulerNeeds) {
             return (abi.encodeWithSelector(ClerkInsufficientBalance.selector, m.scheduler, balance, schedulerNeeds), m);
         }
+        // A real deal always has a requester: a taken id (two request orders colliding on 152 bits) is refused.
+        bytes32 dealId = _dealIdOf(m.requestHash);
+        if (_deals[dealId].requester != address(0)) {
+            return (abi.encodeWithSelector(ClerkDealExists.selector, dealId), m);
+        }
+    }
+
+    /// @dev The id of the request order's next deal, known before the match is mined: its hash and the volume it had
+    /// consumed (so a scheduler can start the tasks while its matchOrders is in flight, and a requester can name its
+    /// deal). The low 152 bits only, so that a task record packs it in one slot with its status and counters: a
+    /// collision takes ~2^76 hashes (birthday) and is refused (ClerkDealExists), a chosen one ~2^152.
+    function _dealIdOf(bytes32 requestHash) private view returns (bytes32) {
+        return bytes32(uint256(uint152(uint256(keccak256(abi.encode(requestHash, _orders[requestHash].consumed))))));
     }
 
     function _matchOrders(
@@ -362,16 +375,11 @@ abstract contract Clerk is IClerk, EIP712, Ownable, ReentrancyGuardTransient {
         volume = m.volume;
         bool hasDataset = requestOrder.dataset != 0;
 
-        // The deal id is known before the match is mined: the request order's hash and the volume it had consumed
-        // (so a scheduler can start the tasks while its matchOrders is in flight, and a requester can name its deal).
-        // Its low 152 bits only, so that a task record packs it in one slot with its status and counters: a collision
-        // needs ~2^76 hashes (birthday), a chosen one ~2^152.
-        uint88 requestConsumed = _orders[m.requestHash].consumed;
-        dealId = bytes32(uint256(uint152(uint256(keccak256(abi.encode(m.requestHash, requestConsumed))))));
+        dealId = _dealIdOf(m.requestHash); // checked free by _checkMatch
         _orders[m.appHash].consumed += uint88(volume);
         if (hasDataset) _orders[m.datasetHash].consumed += uint88(volume);
         _orders[m.workerpoolHash].consumed += uint88(volume);
-        _orders[m.requestHash].consumed = requestConsumed + uint88(volume);
+        _orders[m.requestHash].consumed += uint88(volume);
         ++_dealCount;
         _deals[dealId] = Deal({
             requester: requestOrder.requester,

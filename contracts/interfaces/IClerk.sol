@@ -194,6 +194,9 @@ interface IClerk {
     error ClerkInvalidAmount(uint256 amount);
     /// @notice Thrown when an account's balance would not fit its 112-bit storage.
     error ClerkBalanceOverflow(address account);
+    /// @notice Thrown when a match would create a deal under the id of an existing one (two request orders whose ids
+    /// collide on 152 bits: ~2^76 hashes of work, refused rather than overwriting a live deal).
+    error ClerkDealExists(bytes32 dealId);
 
     // ------------------------------------------------------------------ escrow
 

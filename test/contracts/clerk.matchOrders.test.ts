@@ -353,6 +353,30 @@ describe("Clerk matchOrders", function () {
       await expectMatchFails(f, second, "ClerkOrderConsumed", [requestHash]);
     });
 
+    it("refuses a match whose deal id is taken (a 152-bit collision, planted here in storage) with ClerkDealExists", async function () {
+      const f = await loadFixture(deployFixture);
+      // find the storage slot of the deals mapping from a real deal (its requester is the first word of the record)
+      const first = await signedOrders(f);
+      await match(f, first);
+      const firstId = dealId(hashOf(f, "request", first));
+      const slotOf = (id: string, base: number) => keccak256(AbiCoder.defaultAbiCoder().encode(["bytes32", "uint256"], [id, base]));
+      const hub = await f.hub.getAddress();
+      let base = -1;
+      for (let p = 0; p < 64 && base < 0; p++) {
+        const word = await ethers.provider.getStorage(hub, slotOf(firstId, p));
+        if (BigInt(word) & ((1n << 160n) - 1n) && getAddress(`0x${word.slice(-40)}`) === f.requester.address) base = p;
+      }
+      expect(base, "the deals mapping's slot").to.be.at.least(0);
+
+      // another request order whose id would collide: a deal already sits under it
+      const second = await signedOrders(f, { request: { volume: 2n } });
+      const secondId = dealId(hashOf(f, "request", second));
+      await ethers.provider.send("hardhat_setStorageAt", [hub, slotOf(secondId, base), zeroPadValue(f.other.address, 32)]);
+      await expectMatchFails(f, second, "ClerkDealExists", [secondId]);
+      expect(await f.hub.orderState(hashOf(f, "request", second))).to.deep.equal([0n, false, false]);
+      expect(await f.hub.dealCount()).to.equal(1n);
+    });
+
     it("returns from a static call the id the match then emits: the SDK's dealId, known before the match", async function () {
       const f = await loadFixture(deployFixture);
       const hub = f.hub.connect(f.requester);
