@@ -9,11 +9,12 @@ import type { Request } from "express";
 import { getAddress } from "ethers";
 import type { TypedDataDomain } from "ethers";
 import type { Logger } from "pino";
-import { orderToJson } from "../../sdk/orders";
+import { orderToJson, recoverOrderSigner } from "../../sdk/orders";
+import type { RequestOrder, Signed } from "../../sdk/eip712";
 import type { Db } from "../store/db";
-import { ORDER_STATUSES, MAX_LIST_LIMIT, getOrder, insertOrder, listOrders } from "../store/orders";
+import { ORDER_STATUSES, MAX_LIST_LIMIT, consumeOrder, dropUntouchedOrder, getOrder, insertOrder, listOrders } from "../store/orders";
 import type { OrderFilter, OrderStatus, StoredOrder } from "../store/orders";
-import { normaliseKind, parseSubmission, verifyOnChain } from "./admission";
+import { normaliseKind, parseSubmission, verifyOnChain, type Admitted } from "./admission";
 import type { OrderChecks } from "./checks";
 import { ApiError, sendJson } from "./errors";
 
@@ -133,17 +134,41 @@ export function ordersRouter(options: Partial<OrdersRouterOptions>, modules: Ord
       sendJson(res, 200, { hash: known.hash, kind: known.kind, status: known.status, remaining: known.remaining });
       return;
     }
-    const admitted = await verifyOnChain(submission, { domain, workerpool, checks });
-    const { inserted, order } = insertOrder(db, admitted);
-    if (inserted) {
+    const accepted = (order: StoredOrder) => {
       logger?.info({ hash: order.hash, kind: order.kind, signer: order.signer, remaining: String(order.remaining) }, "order accepted");
       try {
         onAccepted?.(order);
       } catch (error) {
         logger?.error({ err: error, hash: order.hash }, "onAccepted hook failed");
       }
+    };
+    const answer = (order: StoredOrder, status: number) =>
+      sendJson(res, status, { hash: order.hash, kind: order.kind, status: order.status, remaining: order.remaining });
+
+    const request = submission.kind === "RequestOrder" ? (submission.order as Signed<RequestOrder>) : null;
+    if (request && recoverOrderSigner(domain, "RequestOrder", request) === getAddress(request.requester)) {
+      // Signed by its requester: the request goes into the book at once, and the matcher's simulation of matchOrders
+      // (the Clerk's own check, balances included) runs while the chain checks below are read. A request they refuse
+      // leaves the book again, untouched (a refusal means the Clerk refuses it too); one partly consumed on chain
+      // before keeps only what is left.
+      const { inserted, order } = insertOrder(db, { ...submission, signer: request.requester, remaining: request.volume } as Admitted);
+      if (!inserted) return answer(order, 200);
+      accepted(order);
+      let admitted: Admitted;
+      try {
+        admitted = await verifyOnChain(submission, { domain, workerpool, checks });
+      } catch (e) {
+        if (!dropUntouchedOrder(db, order.hash)) logger?.warn({ hash: order.hash, err: (e as Error).message }, "a request refused by its chain checks stays in the book: the matcher already acted on it");
+        throw e;
+      }
+      if (admitted.remaining < request.volume) consumeOrder(db, order.hash, request.volume - admitted.remaining);
+      return answer(getOrder(db, order.hash) ?? order, 201);
     }
-    sendJson(res, inserted ? 201 : 200, { hash: order.hash, kind: order.kind, status: order.status, remaining: order.remaining });
+
+    const admitted = await verifyOnChain(submission, { domain, workerpool, checks });
+    const { inserted, order } = insertOrder(db, admitted);
+    if (inserted) accepted(order);
+    answer(order, inserted ? 201 : 200);
   });
 
   router.get("/orders", (req, res) => {

@@ -231,3 +231,11 @@ export function setOrderStatus(db: Db, hash: string, status: OrderStatus, reason
 export function noteOrder(db: Db, hash: string, reason: string | null, now = Date.now()): void {
   db.prepare("UPDATE orders SET reason = ?, updated_at = ? WHERE hash = ?").run(reason, now, hash.toLowerCase());
 }
+
+/**
+ * Removes an order the matcher has not touched (still open, nothing consumed): a request the book took in before its
+ * chain checks came back, which they refused. Returns whether it went.
+ */
+export function dropUntouchedOrder(db: Db, hash: string): boolean {
+  return db.prepare("DELETE FROM orders WHERE hash = ? AND status = 'open' AND remaining = volume").run(hash.toLowerCase()).changes === 1;
+}

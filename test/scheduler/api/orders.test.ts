@@ -217,6 +217,27 @@ describe("scheduler API: order book (POST/GET /orders)", function () {
     });
   });
 
+  it("takes a request signed by its requester into the book before its chain checks answer; one they refuse leaves it again", async function () {
+    // refused on chain: 422 as before, and nothing left in the book (the matcher was woken for it meanwhile)
+    checks.nonces.set(requester.address, 1n);
+    const revoked = await sign("RequestOrder", requestOrder(), requester);
+    expectError(await publish("request", revoked), 422, "NONCE_REVOKED", /revoked/);
+    checks.nonces.clear();
+    const consumed = await sign("RequestOrder", requestOrder({ volume: 2n }), requester);
+    checks.states.set(hashOrder(D, "RequestOrder", consumed), { consumed: 2n, presigned: false, cancelled: false });
+    expectError(await publish("request", consumed), 422, "CONSUMED", /fully consumed \(2\/2\)/);
+    const late = await sign("RequestOrder", requestOrder(), requester);
+    checks.failing = true;
+    expectError(await publish("request", late), 503, "CHAIN_UNAVAILABLE");
+    checks.failing = false;
+    expect(accepted).to.deep.equal([revoked, consumed, late].map((o) => hashOrder(D, "RequestOrder", o)));
+    expect((await get(url)).json.count).to.equal(0);
+    for (const o of [revoked, consumed, late]) expect((await get(`${url}/${hashOrder(D, "RequestOrder", o)}`)).status).to.equal(404);
+    // once the chain answers, the same request is accepted
+    expect((await publish("request", late)).status).to.equal(201);
+    expect((await get(`${url}/${hashOrder(D, "RequestOrder", late)}`)).json.status).to.equal("open");
+  });
+
   it("answers 503 while the chain cannot be asked, and accepts the order once it can", async function () {
     const order = await sign("AppOrder", appOrder());
     checks.failing = true;
