@@ -29,7 +29,9 @@ function printOutcome(title: string, r: RequestOutcome): void {
   if (r.callbackData) console.log(`  callback  ${r.callbackData} ("${showCallback(r.callbackData)}")`);
   // the scheduler's own transactions (the chain.* entries are the events they emitted, recorded from the receipts)
   for (const e of r.task.timeline) {
-    if (e.tx && !e.event.startsWith("chain.")) console.log(`  tx        ${e.event.padEnd(12)} ${e.tx} (+${e.ms} ms)`);
+    // the deal's matchOrders shows as `matched` (the task was started while it was mined: deal.confirmed)
+    const step = e.event === "deal.confirmed" ? "matched" : e.event;
+    if (e.tx && !e.event.startsWith("chain.")) console.log(`  tx        ${step.padEnd(12)} ${e.tx} (+${e.ms} ms)`);
   }
   console.log(`  time      ${(r.ms / 1000).toFixed(2)} s from signing the request to the finalized result`);
 }

@@ -28,8 +28,8 @@ export const SYSTEM_PHASES: Phase[] = [
   { key: "contribute", label: "contributeBatch tx", overhead: false },
   { key: "reveals", label: "q-th reveal stored after the batch's receipt", overhead: true },
   { key: "toFinalize", label: "tick -> finalize step", overhead: true },
-  { key: "revealTx", label: "viewTask + revealBatch tx", overhead: false },
-  { key: "finalizeTx", label: "finalize tx", overhead: false },
+  { key: "revealTx", label: "revealBatch tx (finalize right behind)", overhead: false },
+  { key: "finalizeTx", label: "finalize tx, after the reveals' receipt", overhead: false },
   { key: "seen", label: "requester sees it (poll + GET)", overhead: true },
   { key: "unaccounted", label: "unaccounted (clock and rounding)", overhead: false },
 ];
