@@ -723,6 +723,11 @@ export class JobRouter {
     workerConnected(this.m.db, worker, { capacity: this.opts.workerCapacity });
     for (const p of pending) {
       const r = getReplica(this.m.db, p.replicaId);
+      if (!r && !getTask(this.m.db, p.taskId.toLowerCase())) {
+        // a task this scheduler forgot (a speculative deal dropped while the worker was away): it stops announcing it
+        this.m.manager.send(worker, { type: "cancel", replicaId: p.replicaId, taskId: p.taskId, reason: "unknown task: its deal was never matched" });
+        continue;
+      }
       if (!r || r.worker !== worker) continue;
       if (r.resultHash === null && p.resultSeal && p.signature) {
         // committed while the socket was down: the same checks as a live commit

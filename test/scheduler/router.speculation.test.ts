@@ -530,6 +530,24 @@ describe("scheduler/router: speculative deals (tasks started while their matchOr
   });
 
   describe("abandon", () => {
+    it("a worker that comes back announcing a commit of a dropped task is told to cancel it (it stops announcing it)", async () => {
+      const w = await world({ workers: 2 });
+      const { orders, expected } = ordersFor(w.chain, { volume: 1n, trust: 0n });
+      await w.router.speculate(expected, orders);
+      const taskId = taskOf(expected.dealId, 0);
+      await until(() => assignsOf(w, taskId).length === 2, "two replicas");
+      const [a] = assignsOf(w, taskId);
+      w.router.abandon(expected.dealId, "matchOrders failed: reverted");
+      const sentBefore = w.manager.sent.length;
+      const pending = [{ replicaId: a.replicaId, taskId, resultHash: id("hash"), resultSeal: id("seal"), signature: "0x" }];
+      w.manager.emit("joined", a.worker, pending);
+      await until(() => w.manager.sent.length > sentBefore, "the cancel");
+      expect(w.manager.sent.slice(sentBefore).map((x) => ({ worker: x.worker, ...x.frame }))).to.deep.equal([
+        { worker: a.worker, type: "cancel", replicaId: a.replicaId, taskId, reason: "unknown task: its deal was never matched" },
+      ]);
+      expect(getTask(w.db, taskId)).to.equal(null);
+    });
+
     it("drops the deal with its tasks, replicas and timeline, and cancels the replicas still assigned, running or committed", async () => {
       const w = await world({ workers: 2 });
       const { orders, expected } = ordersFor(w.chain, { volume: 2n, trust: 0n });
