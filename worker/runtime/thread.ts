@@ -12,8 +12,9 @@
  * thread, as it would without an idle one, and that thread stays as the idle one. `warmThread` starts one ahead of the
  * first job. Reuse must not let one job see anything of another, so the thread scripts build everything a job can
  * observe anew for each job (a new WASI instance and module instance; a new SQLite with a reseeded random source) and
- * run a full garbage collection after answering, so that the grown memories of past jobs never pile up (node:wasi
- * aborts the process when they do on one thread, see bench/runtime/README.md).
+ * run a full garbage collection after answering (250 ms later, when the rest of the system is done with the answer, or
+ * before the next job if it comes sooner), so that the grown memories of past jobs never pile up (node:wasi aborts the
+ * process when they do on one thread, see bench/runtime/README.md).
  *
  * A thread gets the script's `threadData` (the same for every thread of a script, e.g. a compiled module) as
  * `workerData`. The thread script (plain JavaScript, so a thread starts without a TypeScript compiler) takes each

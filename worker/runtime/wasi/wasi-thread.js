@@ -15,8 +15,9 @@
  * Each message is a job; the thread posts one reply per job: `{ ok: true, value: { exitCode: 0, stdout, stderr, … } }`
  * or `{ ok: false, code, message }`. A thread serves several jobs in turn (thread.ts), so everything a job can observe
  * is built anew for it in `main` (the WASI instance, the module instance and its memory, the virtual clock, the random
- * stream, the descriptor table, the logs); nothing outlives a job but the module-level constants below. After each
- * reply a full garbage collection frees the job's instance, so node:wasi's grown memories never pile up.
+ * stream, the descriptor table, the logs); nothing outlives a job but the module-level constants below. A full
+ * garbage collection frees each job's instance (250 ms after its reply, or before the next job if that comes sooner),
+ * so node:wasi's grown memories never pile up.
  */
 const { parentPort } = require("node:worker_threads");
 const { WASI } = require("node:wasi");
@@ -413,13 +414,29 @@ function main() {
 require("node:v8").setFlagsFromString("--expose-gc");
 const collectGarbage = /** @type {() => void} */ (require("node:vm").runInNewContext("gc"));
 
+/**
+ * The collection runs this long after an answer rather than at once, where its CPU would compete with what the answer
+ * sets off (the worker's commit, the scheduler's relay); a job arriving sooner has it run first, so no job starts on
+ * an uncollected heap.
+ */
+const COLLECT_DELAY_MS = 250;
+/** @type {NodeJS.Timeout | null} */
+let collectDue = null;
+
+function collectNow() {
+  if (collectDue) clearTimeout(collectDue);
+  collectDue = null;
+  collectGarbage();
+}
+
 // Jobs arrive as messages (see thread.ts): the thread may have been started before the first job existed.
 parentPort?.on("message", (/** @type {Job} */ message) => {
+  if (collectDue) collectNow();
   job = message;
   try {
     main();
   } catch (e) {
     post({ ok: false, code: "NON_ZERO_EXIT", message: `sandbox failed: ${/** @type {Error} */ (e).message}` });
   }
-  setImmediate(collectGarbage); // after the reply has left
+  collectDue = setTimeout(collectNow, COLLECT_DELAY_MS);
 });
