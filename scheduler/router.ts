@@ -271,7 +271,7 @@ export class JobRouter {
       speculative: true,
     });
     this.m.log.info({ dealId: expected.dealId, tasks: volume }, "deal started while its match is mined");
-    this.kick();
+    this.kick({ now: true }); // its dispatch goes first: the match's own signing and broadcast can wait a moment
     return true;
   }
 
@@ -331,11 +331,13 @@ export class JobRouter {
   }
 
   /**
-   * Runs a tick now (after an event that may unblock a task) rather than at the next interval; during a tick, which
-   * may have looked at the task before the event, another tick follows at once.
+   * Runs a tick soon (after an event that may unblock a task) rather than at the next interval: on the next turn of
+   * the event loop, or with `now` before any other pending work; during a tick, which may have looked at the task
+   * before the event, another tick follows at once.
    */
-  private kick(): void {
+  private kick({ now = false } = {}): void {
     if (this.ticking) this.tickAgain = true;
+    else if (now) this.runTick();
     else setImmediate(() => this.ticking || this.runTick());
   }
 
