@@ -544,7 +544,7 @@ export class EthersMatcherChain implements MatcherChain {
     return ok ? { ok: true } : { ok: false, refusal: decodeClerkError(this.hub.interface, reason) };
   }
 
-  async matchOrders(o: OrderSet, _expected?: ExpectedDeal): Promise<MatchedDeal> {
+  async matchOrders(o: OrderSet): Promise<MatchedDeal> {
     const tx = await this.hub.matchOrders(o.app, o.dataset, o.workerpool, o.request);
     const receipt = await tx.wait();
     if (!receipt) throw new Error(`matchOrders ${tx.hash}: no receipt`);
