@@ -180,9 +180,7 @@ export class Scheduler {
         resultsRouter({ store: results }),
         tasksRouter({
           getTask: (id) => router.view(id),
-          statusOf: (id) => getTask(db, id)?.status ?? null,
-          onTaskEvent: (listener) => onTaskEvent(db, listener),
-          closing: abort.signal,
+          longPoll: { onTaskEvent: (listener) => onTaskEvent(db, listener), statusOf: (id) => getTask(db, id)?.status ?? null, closing: abort.signal },
         }),
       ],
       log,

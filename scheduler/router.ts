@@ -71,13 +71,25 @@ export interface JobRouterOptions {
 /** Tasks of one deal started before its matchOrders is mined, at most (the rest start once it is). */
 const SPECULATIVE_TASKS_MAX = 16;
 /**
- * The gas limit of a pipelined finalize: twice what the last finalize of its kind (with or without a callback) used, plus
- * this (a cold slot or two), plus FINALIZE_GAS_PER_CONTRIBUTOR per contribution on chain (each is settled)...
+ * The gas limit of a finalize sent right behind its revealBatch (unestimated): twice what the last finalize of its kind
+ * used, 50k more (a cold slot or two), 40k per contribution on chain (each is settled), and for a callback 150k more
+ * (the Hub must be able to hand the consumer 100k gas, whatever it used last time).
  */
-const FINALIZE_GAS_MARGIN = 50_000n;
-const FINALIZE_GAS_PER_CONTRIBUTOR = 40_000n;
-/** ...and beyond that for a callback, which the Hub must be able to hand 100k gas whatever the consumer used last time. */
-const CALLBACK_GAS_MARGIN = 150_000n;
+function pipelinedFinalizeGas(lastUsed: bigint, contributors: number, callback: boolean): bigint {
+  return 2n * lastUsed + 50_000n + 40_000n * BigInt(contributors) + (callback ? 150_000n : 0n);
+}
+
+/** `read(id)` once per id, kept (registry entries and categories never change); a failed read is asked again next time. */
+function readOnce<T>(cache: Map<string, Promise<T>>, id: bigint, read: (id: bigint) => Promise<T>): Promise<T> {
+  const key = String(id);
+  let entry = cache.get(key);
+  if (!entry) {
+    entry = read(id);
+    cache.set(key, entry);
+    entry.catch(() => cache.delete(key));
+  }
+  return entry;
+}
 /** A speculative deal the chain still does not have after this long is dropped (its matchOrders did not land). */
 const SPECULATION_TTL_MS = 60_000;
 
@@ -110,8 +122,8 @@ export class JobRouter {
   private readonly apps = new Map<string, Promise<AppEntry | null>>();
   private readonly datasets = new Map<string, Promise<DatasetEntry | null>>();
   private readonly categories = new Map<string, Promise<CategoryView | null>>();
-  /** the gas limit of a finalize sent right behind its revealBatch, by shape (see `finalize`) */
-  private readonly finalizeGas = new Map<string, bigint>();
+  /** the gas the last finalize used, with a callback or without (see `finalize`) */
+  private readonly finalizeGasUsed = new Map<boolean, bigint>();
   /** speculative deals whose DealMatched came in, the chain's terms not recorded yet: their tasks may relay */
   private readonly confirmed = new Set<string>();
   private lastReconcile = 0;
@@ -291,13 +303,7 @@ export class JobRouter {
   }
 
   private category(id: bigint): Promise<CategoryView | null> {
-    const key = String(id);
-    if (!this.categories.has(key)) {
-      const read = this.m.chain.category(id);
-      this.categories.set(key, read);
-      read.catch(() => this.categories.delete(key)); // a failed read is asked again next time
-    }
-    return this.categories.get(key)!;
+    return readOnce(this.categories, id, (i) => this.m.chain.category(i));
   }
 
   /**
@@ -438,15 +444,11 @@ export class JobRouter {
   }
 
   private app(id: bigint): Promise<AppEntry | null> {
-    const key = String(id);
-    if (!this.apps.has(key)) this.apps.set(key, this.m.chain.app(id));
-    return this.apps.get(key)!;
+    return readOnce(this.apps, id, (i) => this.m.chain.app(i));
   }
 
   private dataset(id: bigint): Promise<DatasetEntry | null> {
-    const key = String(id);
-    if (!this.datasets.has(key)) this.datasets.set(key, this.m.chain.dataset(id));
-    return this.datasets.get(key)!;
+    return readOnce(this.datasets, id, (i) => this.m.chain.dataset(i));
   }
 
   private async dispatch(task: Task, count: number, replaces?: string): Promise<void> {
@@ -596,8 +598,8 @@ export class JobRouter {
    * failed step), so the chain is asked first whether it is already completed; on the live path the task was just
    * seen in REVEALING and only this scheduler can finalize it. Once a finalize of the same kind (with a callback or
    * not) went through, the next ones go out right behind their revealBatch, unestimated, with a gas limit from that
-   * one's gas used (`finalizeGas`): on a chain with blocks both land in the same block. A pipelined finalize that
-   * fails (say, out of gas) forgets that limit, and the resumed step finalizes the estimated way.
+   * one's gas used (`pipelinedFinalizeGas`): on a chain with blocks both land in the same block. A pipelined finalize
+   * that fails (say, out of gas) forgets that figure, and the resumed step finalizes the estimated way.
    */
   private finalize(task: Task, { resumed = false } = {}): void {
     const deal = getDeal(this.m.db, task.dealId)!;
@@ -611,10 +613,10 @@ export class JobRouter {
     const pendingReveals = revealed.filter((r) => r.revealRelayedAt === null);
     const callbackData = deal.callback ? revealed[0].callbackData ?? "0x" : "0x";
     const results = toUtf8Bytes(`${this.opts.publicUrl}/results/${digest}`);
-    const shape = callbackData === "0x" ? "plain" : "callback";
-    const contributors = BigInt(replicas.filter((r) => r.relayedAt !== null).length);
-    const learned = resumed ? undefined : this.finalizeGas.get(shape);
-    const gasLimit = learned === undefined ? undefined : learned + contributors * FINALIZE_GAS_PER_CONTRIBUTOR;
+    const callback = callbackData !== "0x";
+    const lastUsed = resumed ? undefined : this.finalizeGasUsed.get(callback);
+    const contributors = replicas.filter((r) => r.relayedAt !== null).length;
+    const gasLimit = lastUsed === undefined ? undefined : pipelinedFinalizeGas(lastUsed, contributors, callback);
     this.chainStep(task, "finalize", async () => {
       if (resumed && (await this.m.chain.viewTask(task.taskId)).status === "COMPLETED") {
         setTaskStatus(this.m.db, task.taskId, "completed");
@@ -637,13 +639,13 @@ export class JobRouter {
         await this.onReceipt(rtx.events);
       }
       const ftx = await (finalizing ?? this.m.chain.finalize(task.taskId, results, callbackData));
-      this.finalizeGas.set(shape, 2n * ftx.gasUsed + (callbackData === "0x" ? FINALIZE_GAS_MARGIN : FINALIZE_GAS_MARGIN + CALLBACK_GAS_MARGIN));
+      this.finalizeGasUsed.set(callback, ftx.gasUsed);
       updateTask(this.m.db, task.taskId, { resultDigest: digest, callbackData: callbackData === "0x" ? null : callbackData });
       addTaskEvent(this.m.db, { taskId: task.taskId, kind: "finalized", detail: { tx: ftx.hash, digest, callbackFailed: ftx.callbackFailed, ...(finalizing ? { pipelined: true } : {}) } });
       setTaskStatus(this.m.db, task.taskId, "completed");
       await this.onReceipt(ftx.events);
       this.m.log.info({ taskId: task.taskId, digest, tx: ftx.hash }, "task finalized");
-    }, () => this.finalizeGas.delete(shape));
+    }, () => this.finalizeGasUsed.delete(callback));
   }
 
   /** Runs one chain step for a task, never two at once; a failure is logged and the task retried next tick. */

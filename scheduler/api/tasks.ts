@@ -24,10 +24,15 @@ export interface TaskView {
 export interface TasksRouterModules {
   /** The task by id (lowercase 0x + 64 hex), or null when unknown. */
   getTask(id: string): TaskView | null | Promise<TaskView | null>;
-  /** The task's status alone (cheaper than `getTask`), or null when unknown; used by `until=ended`. */
-  statusOf?(id: string): string | null;
+  /** What the long poll (`after`, `until`) needs; without it, `GET /tasks/:id` always answers at once. */
+  longPoll?: LongPollModules;
+}
+
+export interface LongPollModules {
   /** Calls back with a task id whenever that task's timeline grows; returns the unsubscribe function. */
-  onTaskEvent?(listener: (taskId: string) => void): () => void;
+  onTaskEvent(listener: (taskId: string) => void): () => void;
+  /** The task's status alone (cheaper than `getTask`), or null when unknown: what `until=ended` checks at each step. */
+  statusOf(id: string): string | null;
   /** Aborted when the server shuts down: waiting long polls answer at once, so that closing never waits for them. */
   closing?: AbortSignal;
 }
@@ -64,12 +69,10 @@ export function tasksRouter(modules: TasksRouterModules): Router {
     // `until=ended` waits whatever the timeline length, so `after` may be left out
     const after = count(req.query.after, "after", 1e9) ?? (onlyEnd ? 0 : undefined);
     const waitMs = count(req.query.waitMs, "waitMs", MAX_TASK_WAIT_MS) ?? DEFAULT_TASK_WAIT_MS;
-    const ended = async () => {
-      const status = modules.statusOf ? modules.statusOf(id) : ((await modules.getTask(id))?.task as { status?: unknown } | undefined)?.status;
-      return ENDED.has(String(status));
-    };
+    const poll = modules.longPoll;
     // a long poll listens before it reads: a step made between the read and the wait is not missed
-    const waiter = after !== undefined && modules.onTaskEvent ? listen(id, waitMs, modules.onTaskEvent, res, modules.closing, onlyEnd ? ended : undefined) : null;
+    const waiter =
+      after !== undefined && poll ? listen(id, waitMs, poll, res, onlyEnd ? () => ENDED.has(String(poll.statusOf(id))) : undefined) : null;
     let view: TaskView | null;
     try {
       view = await modules.getTask(id);
@@ -94,10 +97,9 @@ export function tasksRouter(modules: TasksRouterModules): Router {
 function listen(
   id: string,
   waitMs: number,
-  subscribe: NonNullable<TasksRouterModules["onTaskEvent"]>,
+  { onTaskEvent, closing }: LongPollModules,
   res: Response,
-  closing?: AbortSignal,
-  ready?: () => Promise<boolean>,
+  ready?: () => boolean,
 ): { next: Promise<void>; stop: () => void } {
   let stop = (): void => undefined;
   const next = new Promise<void>((resolve) => {
@@ -108,11 +110,8 @@ function listen(
       closing?.removeEventListener("abort", stop);
       resolve();
     };
-    const unsubscribe = subscribe((taskId) => {
-      if (taskId !== id) return;
-      if (!ready) return stop();
-      void ready().then((yes) => yes && stop(), stop);
-    });
+    // the listener is called from inside the store's write: `ready` reads only the status, already written
+    const unsubscribe = onTaskEvent((taskId) => taskId === id && (!ready || ready()) && stop());
     const timer = setTimeout(stop, waitMs);
     res.once("close", stop);
     closing?.addEventListener("abort", stop, { once: true });

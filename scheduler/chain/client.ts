@@ -234,7 +234,7 @@ export interface ChainClient {
   finalize(taskId: string, results: BytesLike, resultsCallback?: BytesLike, opts?: TxOptions): Promise<FinalizeResult>;
   /**
    * `revealBatch` then `finalize`, sent back to back (TxSender `sendAll`): finalize is signed without waiting for the
-   * reveals to be mined, so it cannot be estimated and goes out with `finalizeGasLimit`. Each resolves once confirmed;
+   * reveals to be mined, so it cannot be estimated and goes out with `finalize.gasLimit`. Each resolves once confirmed;
    * finalize is not sent when revealBatch could not be.
    */
   revealAndFinalize(
@@ -644,9 +644,7 @@ export class EthersChainClient implements ChainClient {
   }
 
   async revealBatch(items: RelayedReveal[], opts?: TxOptions): Promise<TxResult> {
-    if (items.length === 0) throw new ChainError("INVALID_ARGUMENT", "revealBatch: empty batch", { action: "revealBatch" });
-    const data = this.encode("revealBatch", () => HUB_INTERFACE.encodeFunctionData("revealBatch", [items]));
-    const result = await this.send({ action: "revealBatch", data }, opts);
+    const result = await this.send(this.revealBatchRequest(items), opts);
     this.logger.debug({ txHash: result.hash, count: items.length }, "reveals relayed");
     return result;
   }
@@ -665,20 +663,25 @@ export class EthersChainClient implements ChainClient {
     f: { taskId: string; results: BytesLike; resultsCallback?: BytesLike; gasLimit: bigint },
     opts: TxOptions = {},
   ): { reveal: Promise<TxResult>; finalize: Promise<FinalizeResult> } {
-    if (reveals.length === 0) {
-      const e = new ChainError("INVALID_ARGUMENT", "revealBatch: empty batch", { action: "revealBatch" });
+    let reqs: TxRequest[];
+    try {
+      reqs = [
+        { ...this.revealBatchRequest(reveals), to: this.hub, confirmations: opts.confirmations },
+        { ...this.finalizeRequest(f.taskId, f.results, f.resultsCallback ?? "0x"), to: this.hub, gasLimit: f.gasLimit, confirmations: opts.confirmations },
+      ];
+    } catch (e) {
       return { reveal: Promise.reject(e), finalize: Promise.reject(e) };
     }
-    const data = this.encode("revealBatch", () => HUB_INTERFACE.encodeFunctionData("revealBatch", [reveals]));
-    const reqs = [
-      { to: this.hub, action: "revealBatch", data, confirmations: opts.confirmations },
-      { ...this.finalizeRequest(f.taskId, f.results, f.resultsCallback ?? "0x"), to: this.hub, gasLimit: f.gasLimit, confirmations: opts.confirmations },
-    ];
     const [revealed, finalized] = this.sender.sendAll(reqs, opts.signal);
     return {
       reveal: revealed.then((receipt) => this.txResult(receipt)),
       finalize: finalized.then((receipt) => this.finalized(f.taskId, this.txResult(receipt))),
     };
+  }
+
+  private revealBatchRequest(items: RelayedReveal[]): { action: string; data: string } {
+    if (items.length === 0) throw new ChainError("INVALID_ARGUMENT", "revealBatch: empty batch", { action: "revealBatch" });
+    return { action: "revealBatch", data: this.encode("revealBatch", () => HUB_INTERFACE.encodeFunctionData("revealBatch", [items])) };
   }
 
   private finalizeRequest(taskId: string, results: BytesLike, resultsCallback: BytesLike): { action: string; data: string; extraGas: bigint } {

@@ -105,14 +105,8 @@ export class TxSender {
   }
 
   /** Submits `req` (serialized with every other send of this key) and resolves with its confirmed receipt. */
-  async send(req: TxRequest, signal?: AbortSignal): Promise<TransactionReceipt> {
-    const hook = req.onEstimated;
-    if (hook) {
-      let called = false; // once, even when a nonce conflict re-estimates and re-signs
-      req = { ...req, onEstimated: () => void (called || ((called = true), hook())) };
-    }
-    const signed = await this.enqueue(() => this.submit(req, signal));
-    return this.confirm(req, signed, signal);
+  send(req: TxRequest, signal?: AbortSignal): Promise<TransactionReceipt> {
+    return this.sendAll([req], signal)[0];
   }
 
   /**
@@ -161,6 +155,11 @@ export class TxSender {
 
   private async submit(req: TxRequest, signal?: AbortSignal, fees?: FeeData): Promise<Signed> {
     const { provider, logger } = this.modules;
+    const hook = req.onEstimated;
+    if (hook) {
+      let called = false; // once, even when a nonce conflict re-estimates and re-signs
+      req = { ...req, onEstimated: () => void (called || ((called = true), hook())) };
+    }
     let signed: Signed | null = null;
     for (let attempt = 1; ; attempt++) {
       if (signal?.aborted) throw abortedError(req.action);

@@ -38,12 +38,14 @@ describe("scheduler API: GET /tasks/:id as a long poll", function () {
     server = await serve([
       tasksRouter({
         getTask: (taskId) => tasks.get(taskId) ?? null,
-        statusOf: (taskId) => (tasks.get(taskId)?.task as { status: string } | undefined)?.status ?? null,
-        onTaskEvent: (listener) => {
-          events.on("event", listener);
-          return () => events.off("event", listener);
+        longPoll: {
+          statusOf: (taskId) => (tasks.get(taskId)?.task as { status: string } | undefined)?.status ?? null,
+          onTaskEvent: (listener) => {
+            events.on("event", listener);
+            return () => events.off("event", listener);
+          },
+          closing: closing.signal,
         },
-        closing: closing.signal,
       }),
     ]);
   });
