@@ -22,6 +22,7 @@ import { startLocalNetwork, type LocalNetwork } from "../../deploy/network";
 import { publishAssetOrders, startCluster, type Cluster } from "../../deploy/cluster";
 import { closeStandbyThreads } from "../../worker/runtime/thread";
 import { summarize, type Summary } from "../runtime/stats";
+import { CpuMeter, type Watched } from "./cpu";
 import { E2eBenchError } from "./errors";
 import { Floor, FLOOR_STEPS, type FloorRun } from "./floor";
 import { DaemonLogs } from "./logs";
@@ -124,6 +125,12 @@ interface Floors {
   script: Floor;
 }
 
+/** CPU meters of the measured requests: one over the system's, one over the floor's (the same processes watched). */
+interface Meters {
+  system: CpuMeter;
+  floor: CpuMeter;
+}
+
 function checkSameWork(v: Variant, system: SystemRun, floor: FloorRun): void {
   for (const t of system.tasks) {
     if (t.digest.toLowerCase() !== floor.digest.toLowerCase()) {
@@ -132,7 +139,7 @@ function checkSameWork(v: Variant, system: SystemRun, floor: FloorRun): void {
   }
 }
 
-async function measureLatency(variants: Variant[], opts: Options, system: SystemDriver, floors: Floors, requester: Wallet): Promise<Map<string, Samples>> {
+async function measureLatency(variants: Variant[], opts: Options, system: SystemDriver, floors: Floors, requester: Wallet, meters: Meters): Promise<Map<string, Samples>> {
   const samples = new Map<string, Samples>(variants.map((v) => [v.name, { system: [], floor: [], script: [] }]));
   const total = opts.warmup + opts.iterations;
   for (let i = 0; i < total; i++) {
@@ -144,14 +151,15 @@ async function measureLatency(variants: Variant[], opts: Options, system: System
       const systemFirst = (i + j) % 2 === 0;
       let s: SystemRun | undefined;
       let f: FloorRun | undefined;
+      const measured = i >= opts.warmup;
       for (const side of systemFirst ? ["system", "floor"] : ["floor", "system"]) {
-        if (side === "system") s = await system.run(v, requester);
-        else f = await floors.floor.run(v);
+        if (side === "system") s = await (measured ? meters.system.measure(() => system.run(v, requester)) : system.run(v, requester));
+        else f = await (measured ? meters.floor.measure(() => floors.floor.run(v)) : floors.floor.run(v));
       }
       const script = await floors.script.run(v);
       checkSameWork(v, s!, f!);
       checkSameWork(v, s!, script);
-      if (i >= opts.warmup) {
+      if (measured) {
         samples.get(v.name)!.system.push(s!);
         samples.get(v.name)!.floor.push(f!);
         samples.get(v.name)!.script.push(script);
@@ -261,6 +269,23 @@ function reportLatency(variants: Variant[], samples: Map<string, Samples>, logs:
   return { met, lines };
 }
 
+function reportCpu(meters: Meters): string[] {
+  if (!meters.system.supported) return ["", "CPU per request: not measured (needs Linux's /proc)"];
+  const system = meters.system.perWindow();
+  const floor = new Map(meters.floor.perWindow().map((r) => [r.role, r]));
+  const lines = ["", "CPU per request, every variant (ms of CPU, mean over the measured requests; main thread + other threads)"];
+  lines.push(`  ${"process".padEnd(26)} ${"system".padStart(18)} ${"floor".padStart(18)}`);
+  const cell = (r?: { main: number; threads: number }) => (r ? `${r.main.toFixed(0)} + ${r.threads.toFixed(0)}`.padStart(18) : "-".padStart(18));
+  let sums = [0, 0];
+  for (const r of system) {
+    const f = floor.get(r.role);
+    sums = [sums[0] + r.main + r.threads, sums[1] + (f ? f.main + f.threads : 0)];
+    lines.push(`  ${r.role.padEnd(26)} ${cell(r)} ${cell(f)}`);
+  }
+  lines.push(`  ${"total".padEnd(26)} ${sums[0].toFixed(0).padStart(18)} ${sums[1].toFixed(0).padStart(18)}`);
+  return lines;
+}
+
 async function main(): Promise<void> {
   const opts = parseOptions(process.argv);
   const variants = variantsOf(opts.workloads.map((w) => WORKLOADS[w]), opts.trusts);
@@ -319,7 +344,14 @@ async function main(): Promise<void> {
     progress("");
     console.log(`set up in ${((performance.now() - started) / 1000).toFixed(1)} s (chain ${net.rpcUrl}, scheduler ${cluster.schedulerUrl})`);
 
-    const samples = await measureLatency(variants, opts, system, floors, a[6]);
+    const watched: Watched[] = [
+      { role: "chain (hardhat node)", pid: net.node.pid! },
+      { role: "scheduler", pid: cluster.scheduler.proc.pid! },
+      ...cluster.workers.map((w) => ({ role: `${WORKERS} workers`, pid: w.proc.pid! })),
+      { role: "bench (requester, floor)", pid: process.pid },
+    ];
+    const meters: Meters = { system: new CpuMeter(watched), floor: new CpuMeter(watched) };
+    const samples = await measureLatency(variants, opts, system, floors, a[6], meters);
     const throughput: Throughput[] = [];
     if (opts.volume > 0) {
       for (const trust of opts.throughputTrusts) throughput.push(await measureThroughput(net, trust, opts, system, floor, logs, a[6]));
@@ -336,6 +368,7 @@ async function main(): Promise<void> {
     console.log("");
     console.log("latency, request -> finalized result (ms)");
     for (const l of lines) console.log(l);
+    for (const l of reportCpu(meters)) console.log(l);
     if (throughput.length) {
       console.log("");
       console.log(`throughput: one request of volume V, ${WORKERS} workers (${WORKLOADS[opts.workloads[0]].label}), request -> last task finalized (scheduler's log)`);

@@ -85,9 +85,8 @@ export class SystemDriver {
   /** Runs one request of `volume` tasks to all of them finalized. */
   async run(v: Variant, requester: Wallet, volume = 1): Promise<SystemRun> {
     const d = this.net.deployment;
-    const hub = Hub__factory.connect(d.hub, this.net.provider);
     const dom = domain(d.chainId, d.hub);
-    const nonce = this.nonces.get(requester.address) ?? (await hub.orderNonce(requester.address));
+    const nonce = this.nonces.get(requester.address) ?? (await Hub__factory.connect(d.hub, this.net.provider).orderNonce(requester.address));
     this.nonces.set(requester.address, nonce);
 
     const startedAt = Date.now();
