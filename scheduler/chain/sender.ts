@@ -20,7 +20,7 @@
  * One TxSender per key per process: a second sender on the same key would race for nonces (it would recover
  * through the resync, at the cost of retries).
  */
-import { Transaction } from "ethers";
+import { keccak256 } from "ethers";
 import type { BaseWallet, JsonRpcProvider, TransactionReceipt } from "ethers";
 import type { Logger } from "pino";
 import {
@@ -234,7 +234,7 @@ export class TxSender {
       ...(eip1559 ? { type: 2, maxFeePerGas: fees.maxFeePerGas, maxPriorityFeePerGas: fees.maxPriorityFeePerGas } : {}),
     });
     const raw = await wallet.signTransaction(tx);
-    return { raw, hash: Transaction.from(raw).hash!, nonce, gasLimit, fees };
+    return { raw, hash: keccak256(raw), nonce, gasLimit, fees };
   }
 
   private async isKnown(hash: string): Promise<boolean> {

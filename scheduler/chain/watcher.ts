@@ -16,7 +16,7 @@
  *   "un-delivered": the handler sees the new canonical events and must reconcile. On a chain with finality worth
  *   waiting for, set `confirmations` so that reorgs below it are practically impossible.
  */
-import type { JsonRpcProvider, Log } from "ethers";
+import { toQuantity, type JsonRpcProvider, type Log } from "ethers";
 import type { Logger } from "pino";
 import pino from "pino";
 import type { Cursor, CursorStore } from "./cursor";
@@ -105,11 +105,8 @@ export class ChainWatcher {
   /** Polls until `signal` aborts; never throws for handler or RPC errors (they are logged and retried). */
   async run(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
-      const result = await this.poll();
+      await this.poll(); // it reads every range up to the head it saw; blocks mined meanwhile wait for the next poll
       if (signal.aborted) break;
-      // Caught up (or failed): wait. Behind (a range limit was hit): go on at once.
-      const behind = result.error === undefined && result.head !== null && (await this.isBehind(result.head));
-      if (behind) continue;
       try {
         await sleep(this.options.pollIntervalMs, signal);
       } catch {
@@ -131,14 +128,6 @@ export class ChainWatcher {
     return this.polling;
   }
 
-  private async isBehind(head: number): Promise<boolean> {
-    try {
-      return (await this.safeHead()) > head;
-    } catch {
-      return false;
-    }
-  }
-
   private rpc<T>(action: string, fn: () => Promise<T>): Promise<T> {
     return withRetry(action, this.options.retry, fn);
   }
@@ -150,7 +139,8 @@ export class ChainWatcher {
 
   private async blockHash(n: number): Promise<string | null> {
     if (n < 0) return null;
-    const block = await this.rpc("eth_getBlockByNumber", () => this.modules.provider.getBlock(n));
+    // the raw call: ethers' getBlock would format (checksum, parse) the whole block for its hash alone
+    const block = await this.rpc("eth_getBlockByNumber", () => this.modules.provider.send("eth_getBlockByNumber", [toQuantity(n), false]) as Promise<{ hash?: string } | null>);
     return block?.hash ?? null;
   }
 
@@ -166,6 +156,11 @@ export class ChainWatcher {
         logIndex: null,
       };
 
+      // Nothing new since the last poll (the cursor is at the safe head, no block partly handled): one round trip. A
+      // reorg that keeps the height is then seen at the next block, when the cursor's block is checked below.
+      const head = await this.safeHead();
+      if (cursor.logIndex === null && cursor.blockHash !== null && head === cursor.blockNumber) return { handled, head, reorged };
+
       if (cursor.blockHash !== null && (await this.blockHash(cursor.blockNumber)) !== cursor.blockHash) {
         const blockNumber = Math.max(this.options.fromBlock - 1, cursor.blockNumber - this.options.reorgRewind);
         this.logger.warn({ from: cursor.blockNumber, to: blockNumber }, "reorg under the cursor: rewinding");
@@ -174,7 +169,6 @@ export class ChainWatcher {
         reorged = true;
       }
 
-      const head = await this.safeHead();
       // A partly handled block is read again (its handled logs are skipped).
       let from = cursor.logIndex === null ? cursor.blockNumber + 1 : cursor.blockNumber;
       while (from <= head) {

@@ -99,13 +99,27 @@ interface Row {
   updated_at: number;
 }
 
+// An order's JSON never changes once stored (its hash names it): the matcher reads the open book at every round, so
+// each JSON text is parsed once. Bounded: the cache is emptied when it is full.
+const parsed = new Map<string, { json: string; order: Signed<OrderOf<OrderKind>> }>();
+const PARSED_MAX = 10_000;
+
+function parsedOrder(row: Row): Signed<OrderOf<OrderKind>> {
+  const hit = parsed.get(row.hash);
+  if (hit && hit.json === row.json) return { ...hit.order };
+  // Stored by `insertOrder` from a parsed order: parsing again only restores the bigints.
+  const order = parseSignedOrder(row.kind, JSON.parse(row.json)) as unknown as Signed<OrderOf<OrderKind>>;
+  if (parsed.size >= PARSED_MAX) parsed.clear();
+  parsed.set(row.hash, { json: row.json, order });
+  return { ...order };
+}
+
 function fromRow<K extends OrderKind>(row: Row): StoredOrder<K> {
   return {
     hash: row.hash,
     kind: row.kind as K,
     signer: row.signer,
-    // Stored by `insertOrder` from a parsed order: parsing again only restores the bigints.
-    order: parseSignedOrder(row.kind, JSON.parse(row.json)) as unknown as Signed<OrderOf<K>>,
+    order: parsedOrder(row) as unknown as Signed<OrderOf<K>>,
     status: row.status,
     volume: BigInt(row.volume),
     remaining: BigInt(row.remaining),

@@ -1,23 +1,31 @@
 /**
  * sdk/crypto.ts against ethers: libsecp256k1 must give exactly ethers' signatures (RFC 6979, low s) and recover exactly
  * the addresses ethers recovers, for digests, EIP-712 messages, personal messages and transactions; a malformed
- * signature throws as it does with ethers.
+ * signature throws as it does with ethers. The native keccak256 it registers must hash exactly as ethers' own
+ * JavaScript one, and sdk/eip712's cached digests must be TypedDataEncoder's.
  */
 import { expect } from "chai";
 import fc from "fast-check";
 import {
   Signature,
   Transaction,
+  TypedDataEncoder,
   Wallet,
   getBytes,
   hexlify,
+  keccak256,
   recoverAddress,
   verifyMessage,
   verifyTypedData,
   type TypedDataDomain,
 } from "ethers";
-import { FastSigningKey, fastWallet, messageSigner, recoverSigner, typedDataSigner } from "../../sdk/crypto";
-import { MESSAGE_TYPES } from "../../sdk/eip712";
+import { FastSigningKey, fastWallet, messageSigner, nativeKeccak, recoverSigner } from "../../sdk/crypto";
+import { MESSAGE_TYPES, ORDER_TYPES, hashMessage, hashOrder, signMessage, signOrder, type RequestOrder } from "../../sdk/eip712";
+
+/** ethers' own JavaScript keccak256, kept by `keccak256.register` as `keccak256._`. */
+const javascriptKeccak = (keccak256 as unknown as { _: (data: Uint8Array) => Uint8Array })._;
+const address = fc.uint8Array({ minLength: 20, maxLength: 20 }).map((b) => hexlify(b));
+const uint = fc.bigInt({ min: 0n, max: (1n << 256n) - 1n });
 
 const SECP256K1_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
 const bytes32 = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => hexlify(b));
@@ -45,12 +53,48 @@ describe("sdk crypto: libsecp256k1 signatures, the same as ethers'", function ()
       const types = { Contribution: [...MESSAGE_TYPES.Contribution] };
       const ours = await fastWallet(key).signTypedData(domain, types, value);
       expect(ours).to.equal(await new Wallet(key).signTypedData(domain, types, value));
-      expect(typedDataSigner(domain, types, value, ours)).to.equal(verifyTypedData(domain, types, value, ours));
+      expect(recoverSigner(hashMessage(domain, "Contribution", value), ours)).to.equal(verifyTypedData(domain, types, value, ours));
       const message = `concord login ${i}`;
       const signed = await fastWallet(key).signMessage(message);
       expect(signed).to.equal(await new Wallet(key).signMessage(message));
       expect(messageSigner(message, signed)).to.equal(verifyMessage(message, signed));
     }
+  });
+
+  it("registers the native keccak256, which hashes exactly as ethers' JavaScript one (every length around the rate)", function () {
+    expect(nativeKeccak).to.equal(true);
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 0, maxLength: 600 }), (data) => {
+        expect(keccak256(data)).to.equal(hexlify(javascriptKeccak(data)));
+      }),
+      { numRuns: 500 },
+    );
+    for (let n = 130; n <= 140; n++) {
+      const data = new Uint8Array(n).fill(n);
+      expect(keccak256(data), `${n} bytes`).to.equal(hexlify(javascriptKeccak(data)));
+    }
+  });
+
+  it("EIP-712 digests and signatures of sdk/eip712 (cached encoders and domains) are ethers' TypedDataEncoder's", async function () {
+    const request = fc.record({
+      app: uint, appmaxprice: uint, dataset: uint, datasetmaxprice: uint, workerpool: uint, workerpoolmaxprice: uint,
+      requester: address, volume: uint, tag: bytes32, category: uint, trust: uint, beneficiary: address,
+      callback: address, params: fc.string({ maxLength: 200 }), expiry: uint, nonce: uint, salt: bytes32,
+    });
+    const domains = fc.record({ chainId: fc.integer({ min: 1, max: 1_000_000 }), verifyingContract: address });
+    await fc.assert(
+      fc.asyncProperty(request, domains, privateKey, async (order: RequestOrder, dom, key) => {
+        const d: TypedDataDomain = { name: "Concord", version: "1", ...dom };
+        const types = { RequestOrder: ORDER_TYPES.RequestOrder.map((f) => ({ ...f })) };
+        expect(hashOrder(d, "RequestOrder", order)).to.equal(TypedDataEncoder.hash(d, types, order));
+        expect((await signOrder(fastWallet(key), d, "RequestOrder", order)).sign).to.equal(await new Wallet(key).signTypedData(d, types, order));
+        const reveal = { taskId: order.tag, resultDigest: order.salt };
+        const revealTypes = { Reveal: MESSAGE_TYPES.Reveal.map((f) => ({ ...f })) };
+        expect(hashMessage(d, "Reveal", reveal)).to.equal(TypedDataEncoder.hash(d, revealTypes, reveal));
+        expect(await signMessage(new Wallet(key), d, "Reveal", reveal)).to.equal(await new Wallet(key).signTypedData(d, revealTypes, reveal));
+      }),
+      { numRuns: 60 },
+    );
   });
 
   it("signs transactions exactly as ethers' Wallet (the same raw bytes, the same sender)", async function () {

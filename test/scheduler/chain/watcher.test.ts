@@ -8,7 +8,7 @@ import { expect } from "chai";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { hexlify, id, toBeHex, toUtf8Bytes, zeroPadValue, type Log } from "ethers";
+import { JsonRpcProvider, hexlify, id, toBeHex, toUtf8Bytes, zeroPadValue, type Log } from "ethers";
 import { openDatabase } from "../../../scheduler/store/db";
 import { MemoryCursorStore, SqliteCursorStore } from "../../../scheduler/chain/cursor";
 import type { CursorStore } from "../../../scheduler/chain/cursor";
@@ -254,6 +254,56 @@ describe("scheduler chain watcher", function () {
     const replayed = seen[1];
     expect(replayed.blockNumber).to.equal(canonical.blockNumber);
     expect(replayed.transactionHash).to.equal(canonical.hash);
+  });
+});
+
+describe("scheduler chain watcher: round trips", function () {
+  /** The test chain's provider, counting the JSON-RPC methods it sends. */
+  class CountingProvider extends JsonRpcProvider {
+    readonly methods: string[] = [];
+    override send(method: string, params: unknown[] | Record<string, unknown>): Promise<unknown> {
+      this.methods.push(method);
+      return super.send(method, params);
+    }
+  }
+  let w: World;
+  before(async function () {
+    w = await startWorld();
+  });
+  after(async function () {
+    await w?.stop();
+  });
+
+  it("an idle poll is one round trip; a reorg that keeps the height is seen once the chain moves on", async function () {
+    const network = await w.chain.provider.getNetwork();
+    const provider = new CountingProvider(w.chain.url, network, { staticNetwork: network, cacheTimeout: -1 });
+    try {
+      const cursors = new MemoryCursorStore();
+      const fromBlock = (await w.chain.provider.getBlockNumber()) + 1;
+      const snapshot = (await w.chain.provider.send("evm_snapshot", [])) as string;
+      const { seen, handler } = recorder();
+      const watcher = new ChainWatcher({ hub: w.chain.deployment.hub, fromBlock, reorgRewind: 50 }, { provider, cursors, handler });
+      const orphan = await matchDeal(w, { trust: 1 });
+      await watcher.poll();
+      expect(seen.map(dealIdOf)).to.deep.equal([orphan.dealId]);
+
+      provider.methods.length = 0;
+      await watcher.poll();
+      expect(provider.methods, "nothing new: the head only").to.deep.equal(["eth_blockNumber"]);
+
+      // The block under the cursor is replaced by an empty one at the same height: unseen while the height stays...
+      await w.chain.provider.send("evm_revert", [snapshot]);
+      await w.chain.provider.send("evm_mine", []);
+      expect(await w.chain.provider.getBlockNumber()).to.equal(orphan.blockNumber);
+      expect((await watcher.poll()).reorged).to.equal(false);
+      // ...and rewound at the next block, whose events are delivered
+      const canonical = await matchDeal(w, { trust: 2 });
+      const result = await watcher.poll();
+      expect(result.reorged).to.equal(true);
+      expect(seen.map(dealIdOf)).to.deep.equal([orphan.dealId, canonical.dealId]);
+    } finally {
+      provider.destroy();
+    }
   });
 });
 
