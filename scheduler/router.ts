@@ -14,9 +14,9 @@
  * worker that comes back with pending commits is asked again to reveal. Chain failures are retried on the next tick.
  */
 import { getAddress, keccak256, solidityPacked, toUtf8Bytes } from "ethers";
-import { typedDataSigner } from "../sdk/crypto";
+import { recoverSigner } from "../sdk/crypto";
 import type { Logger } from "pino";
-import { MESSAGE_TYPES, taskId as taskIdOf } from "../sdk/eip712";
+import { hashMessage, taskId as taskIdOf } from "../sdk/eip712";
 import type { ChainClient, AppEntry, CategoryView, DatasetEntry, DealView, FinalizeResult, TxResult } from "./chain/client";
 import type { HubEvent } from "./chain/events";
 import { initialBucket, nextActions, policyOptions, type PolicyOptions } from "./core/policy";
@@ -112,6 +112,8 @@ export const defaultJobRouterOptions: Omit<JobRouterOptions, "workerpool" | "pub
 
 export class JobRouter {
   private bucket: TokenBucket;
+  /** p95 of the recent commit latencies (the adaptive policy's hedging delay); undefined once a commit changed them */
+  private p95CommitMs: number | null | undefined;
   private timer?: NodeJS.Timeout;
   private ticking = false;
   /** an event arrived during a tick: run another one as soon as it ends */
@@ -366,7 +368,8 @@ export class JobRouter {
       this.lastReconcile = now;
       await this.reconcile();
     }
-    const stats = { p95CommitMs: percentile(recentCommitLatencies(this.m.db), 0.95) };
+    this.p95CommitMs ??= percentile(recentCommitLatencies(this.m.db), 0.95);
+    const stats = { p95CommitMs: this.p95CommitMs };
     for (const active of tasksNeedingAction(this.m.db)) {
       const task = active.task;
       if (this.inflight.has(task.taskId)) continue;
@@ -393,7 +396,7 @@ export class JobRouter {
         if (speculative && (action.type === "reveal" || action.type === "giveUp")) continue;
         switch (action.type) {
           case "dispatch":
-            await this.dispatch(task, action.count);
+            await this.dispatch(task, action.count, undefined, action.reason === "hedge" ? "background" : "normal");
             break;
           case "reassign":
             await this.dispatch(task, 1, action.replicaId);
@@ -451,7 +454,8 @@ export class JobRouter {
     return readOnce(this.datasets, id, (i) => this.m.chain.dataset(i));
   }
 
-  private async dispatch(task: Task, count: number, replaces?: string): Promise<void> {
+  /** Assigns `count` replicas of `task` (one replacing `replaces`); `background` ones are hedges (policy.ts). */
+  private async dispatch(task: Task, count: number, replaces?: string, priority: "normal" | "background" = "normal"): Promise<void> {
     const deal = getDeal(this.m.db, task.dealId);
     if (!deal) return; // a speculative deal dropped during this tick
     const app = await this.app(deal.app);
@@ -473,7 +477,7 @@ export class JobRouter {
       const replicaId = `${task.taskId.slice(2, 10)}-${worker.slice(2, 8).toLowerCase()}-${Date.now().toString(36)}`;
       const authorization = await this.m.chain.signAuthorization(worker, task.taskId);
       if (!getTask(this.m.db, task.taskId)) return; // a speculative task dropped meanwhile
-      insertReplica(this.m.db, { replicaId, taskId: task.taskId, worker, authorization });
+      insertReplica(this.m.db, { replicaId, taskId: task.taskId, worker, authorization, hedge: priority === "background" });
       if (replaces) markReplaced(this.m.db, replaces, replicaId);
       if (task.status === "pending") setTaskStatus(this.m.db, task.taskId, "dispatched");
       const sent = this.m.manager.send(worker, {
@@ -489,6 +493,7 @@ export class JobRouter {
         timeoutMs: Math.max(1_000, deal.timeref * 1000 * 5),
         authorization,
         commitMode: this.opts.commitMode,
+        ...(priority === "background" ? { priority } : {}),
       });
       if (!sent) markWorkerLost(this.m.db, worker);
     }
@@ -679,16 +684,14 @@ export class JobRouter {
   private onCommit(worker: string, f: CommitFrame): void {
     const found = this.replicaOf(worker, f.replicaId, f.taskId);
     if (!found) return;
-    const signer = typedDataSigner(this.m.chain.domain, { Contribution: [...MESSAGE_TYPES.Contribution] }, {
-      taskId: found.task.taskId,
-      resultHash: f.resultHash,
-      resultSeal: f.resultSeal,
-    }, f.signature);
+    const digest = hashMessage(this.m.chain.domain, "Contribution", { taskId: found.task.taskId, resultHash: f.resultHash, resultSeal: f.resultSeal });
+    const signer = recoverSigner(digest, f.signature);
     if (signer !== worker) {
       failReplica(this.m.db, f.replicaId, { code: "BAD_SIGNATURE", message: `the Contribution is signed by ${signer}` });
       return;
     }
     recordCommit(this.m.db, f.replicaId, { resultHash: f.resultHash, resultSeal: f.resultSeal, signature: f.signature });
+    this.p95CommitMs = undefined;
     this.kick();
   }
 

@@ -229,6 +229,8 @@ export interface NewReplica {
   worker: string;
   authorization?: string | null;
   at?: number;
+  /** a hedge beyond the quorum's need (run at background priority): told in the timeline */
+  hedge?: boolean;
 }
 
 /**
@@ -258,7 +260,7 @@ export function insertReplica(db: Db, r: NewReplica): Replica {
       at,
       at,
     );
-    addTaskEvent(db, { taskId, at, kind: "replica.assigned", replicaId: id, worker });
+    addTaskEvent(db, { taskId, at, kind: "replica.assigned", replicaId: id, worker, ...(r.hedge ? { detail: { hedge: true } } : {}) });
     return requireReplica(db, id);
   })();
 }

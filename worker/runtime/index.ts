@@ -15,7 +15,7 @@ import { writeFile } from "node:fs/promises";
 import { canonicalJson, directoryDigest, EncodingError } from "../../sdk/encoding";
 import { parseParams, ParamsError, type Params } from "../../sdk/params";
 import { RuntimeError } from "./errors";
-import { runInThread, warmThread } from "./thread";
+import { runInThread, warmThread, type Priority } from "./thread";
 import { prepareModule, type PreparedModule } from "./wasi/module";
 import { runSql, tableNameFor, warmSql } from "./sql";
 
@@ -68,6 +68,8 @@ export interface RunRequest {
   outputDir?: string;
   limits?: Partial<Limits>;
   signal?: AbortSignal;
+  /** `background`: a hedge replica, run in a sandbox thread of lowered priority (thread.ts); default `normal` */
+  priority?: Priority;
 }
 
 export interface RunResult {
@@ -133,11 +135,13 @@ export class Runtime {
     const createdOut = req.outputDir === undefined;
     const outputDir = req.outputDir ?? (await mkdtemp(join(tmpdir(), "concord-out-")));
     if (!createdOut) await prepareEmptyDir(outputDir);
-    const inDir = await mkdtemp(join(tmpdir(), "concord-in-"));
+    if (req.dataset) await checkDataset(req.dataset.path);
+    // /in exists for a wasi app only: the sql runtime reads the dataset where it is
+    const inDir = req.runtime === "wasi" ? await mkdtemp(join(tmpdir(), "concord-in-")) : null;
     try {
-      if (req.dataset) await stageDataset(req.dataset.path, join(inDir, "dataset"));
+      if (req.dataset && inDir !== null) await stageDataset(req.dataset.path, join(inDir, "dataset"));
       let logs: Pick<RunResult, "stdout" | "stderr" | "logsTruncated">;
-      if (req.runtime === "wasi") {
+      if (req.runtime === "wasi" && inDir !== null) {
         if (!req.app) throw new RuntimeError("INVALID_MODULE", "the wasi runtime needs the app's module bytes");
         if (params.query !== undefined) throw new RuntimeError("INVALID_PARAMS", "params: `query` is for the sql runtime, not a wasi app");
         const prepared = await this.prepare(req.app, limits.memoryBytes);
@@ -154,7 +158,7 @@ export class Runtime {
             outputBytes: limits.outputBytes,
             logBytes: limits.logBytes,
           },
-          { timeoutMs: limits.timeoutMs, signal: req.signal },
+          { timeoutMs: limits.timeoutMs, signal: req.signal, priority: req.priority },
         );
         logs = { stdout: reply.stdout, stderr: reply.stderr, logsTruncated: reply.stdoutTruncated || reply.stderrTruncated };
       } else if (req.runtime === "sql") {
@@ -182,7 +186,7 @@ export class Runtime {
       if (createdOut) await rm(outputDir, { recursive: true, force: true });
       throw e;
     } finally {
-      await rm(inDir, { recursive: true, force: true });
+      if (inDir !== null) await rm(inDir, { recursive: true, force: true });
     }
   }
 
@@ -219,6 +223,7 @@ export class Runtime {
       maxOutputBytes: limits.outputBytes,
       maxMemoryBytes: limits.memoryBytes,
       signal: req.signal,
+      priority: req.priority,
     });
     await writeFile(join(outputDir, RESULT_FILE), canonicalJson(result));
     return { stdout: new Uint8Array(), stderr: new Uint8Array(), logsTruncated: false };
@@ -230,8 +235,8 @@ async function prepareEmptyDir(dir: string): Promise<void> {
   if ((await readdir(dir)).length) throw new RuntimeError("INVALID_PARAMS", `output directory ${dir} is not empty`);
 }
 
-/** Puts the dataset at /in/dataset without copying when the file system allows a hard link. */
-async function stageDataset(source: string, target: string): Promise<void> {
+/** The dataset must be a regular file. */
+async function checkDataset(source: string): Promise<void> {
   try {
     const st = await lstat(source);
     if (!st.isFile()) throw new RuntimeError("INVALID_DATASET", `dataset ${source} is not a regular file`);
@@ -239,6 +244,10 @@ async function stageDataset(source: string, target: string): Promise<void> {
     if (e instanceof RuntimeError) throw e;
     throw new RuntimeError("INVALID_DATASET", `dataset ${source} cannot be read: ${(e as Error).message}`);
   }
+}
+
+/** Puts the (checked) dataset at /in/dataset without copying when the file system allows a hard link. */
+async function stageDataset(source: string, target: string): Promise<void> {
   try {
     await link(source, target);
   } catch {
