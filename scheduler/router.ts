@@ -112,7 +112,10 @@ export const defaultJobRouterOptions: Omit<JobRouterOptions, "workerpool" | "pub
 
 export class JobRouter {
   private bucket: TokenBucket;
-  /** p95 of the recent commit latencies (the adaptive policy's hedging delay); undefined once a commit changed them */
+  /**
+   * p95 of the recent commit latencies (the adaptive policy's hedging delay), read again after a commit changed them
+   * (undefined) and, while there is none yet (null), at every tick
+   */
   private p95CommitMs: number | null | undefined;
   private timer?: NodeJS.Timeout;
   private ticking = false;
@@ -396,7 +399,7 @@ export class JobRouter {
         if (speculative && (action.type === "reveal" || action.type === "giveUp")) continue;
         switch (action.type) {
           case "dispatch":
-            await this.dispatch(task, action.count, undefined, action.reason === "hedge" ? "background" : "normal");
+            await this.dispatch(task, action.count);
             break;
           case "reassign":
             await this.dispatch(task, 1, action.replicaId);
@@ -454,8 +457,7 @@ export class JobRouter {
     return readOnce(this.datasets, id, (i) => this.m.chain.dataset(i));
   }
 
-  /** Assigns `count` replicas of `task` (one replacing `replaces`); `background` ones are hedges (policy.ts). */
-  private async dispatch(task: Task, count: number, replaces?: string, priority: "normal" | "background" = "normal"): Promise<void> {
+  private async dispatch(task: Task, count: number, replaces?: string): Promise<void> {
     const deal = getDeal(this.m.db, task.dealId);
     if (!deal) return; // a speculative deal dropped during this tick
     const app = await this.app(deal.app);
@@ -477,7 +479,7 @@ export class JobRouter {
       const replicaId = `${task.taskId.slice(2, 10)}-${worker.slice(2, 8).toLowerCase()}-${Date.now().toString(36)}`;
       const authorization = await this.m.chain.signAuthorization(worker, task.taskId);
       if (!getTask(this.m.db, task.taskId)) return; // a speculative task dropped meanwhile
-      insertReplica(this.m.db, { replicaId, taskId: task.taskId, worker, authorization, hedge: priority === "background" });
+      insertReplica(this.m.db, { replicaId, taskId: task.taskId, worker, authorization });
       if (replaces) markReplaced(this.m.db, replaces, replicaId);
       if (task.status === "pending") setTaskStatus(this.m.db, task.taskId, "dispatched");
       const sent = this.m.manager.send(worker, {
@@ -493,7 +495,6 @@ export class JobRouter {
         timeoutMs: Math.max(1_000, deal.timeref * 1000 * 5),
         authorization,
         commitMode: this.opts.commitMode,
-        ...(priority === "background" ? { priority } : {}),
       });
       if (!sent) markWorkerLost(this.m.db, worker);
     }

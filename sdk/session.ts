@@ -59,8 +59,6 @@ export const SchedulerFrame = z.discriminatedUnion("type", [
       authorization: hex(),
       /** relay (default): the scheduler relays the signed commit; direct: the worker sends `contribute` itself */
       commitMode: z.enum(["relay", "direct"]).optional(),
-      /** background: a hedge beyond the quorum's need, run at lower CPU priority than other runs; normal by default */
-      priority: z.enum(["normal", "background"]).optional(),
     })
     .strict(),
   z.object({ type: z.literal("reveal"), replicaId: id, taskId: bytes32 }).strict(),

@@ -22,9 +22,7 @@
  *  4. `maxFailures` runs failed → cancel live replicas, give up (the app most likely fails everywhere);
  *  5. reassign lost replicas that had not committed (within the cap and the free slots);
  *  6. quorum unreachable even with every replica the cap still allows → cancel live replicas, give up;
- *  7. dispatch the required replicas; fixed mode: also its hedges, up to needed + extra live (a separate action, reason
- *     `hedge`: the router runs those at background priority, so that on a shared machine they never slow the
- *     replicas the quorum needs);
+ *  7. dispatch the required replicas (fixed: up to needed + extra live);
  *  8. adaptive only: one speculative replica when results disagree (keep one live replica beyond the need) or a
  *     replica runs past p95 (fewer fresh replicas than needed), if the bucket has a token.
  */
@@ -71,10 +69,8 @@ export interface PoolStats {
 export type DispatchReason =
   /** the task's first replicas */
   | "initial"
-  /** without them the quorum cannot be reached (divergent commits, failed runs) */
+  /** without them the quorum cannot be reached (divergent commits, failed runs), or fixed mode's hedge level */
   | "required"
-  /** fixed mode: the replicas beyond the quorum's need (k = q + extra), run at background priority */
-  | "hedge"
   /** adaptive: results disagree */
   | "disagreement"
   /** adaptive: a replica runs past the p95 commit latency */
@@ -255,9 +251,7 @@ export function nextActions(
   const target = options.mode === "fixed" ? needed + options.extra : needed;
   const base = Math.max(0, Math.min(target - covered, room, slots));
   if (base > 0) {
-    const required = Math.max(0, Math.min(needed - covered, base));
-    if (required > 0) actions.push({ type: "dispatch", count: required, reason: task.replicas.length === 0 ? "initial" : "required" });
-    if (base > required) actions.push({ type: "dispatch", count: base - required, reason: "hedge" });
+    actions.push({ type: "dispatch", count: base, reason: task.replicas.length === 0 ? "initial" : "required" });
     room -= base;
     slots -= base;
     covered += base;

@@ -229,8 +229,6 @@ export interface NewReplica {
   worker: string;
   authorization?: string | null;
   at?: number;
-  /** a hedge beyond the quorum's need (run at background priority): told in the timeline */
-  hedge?: boolean;
 }
 
 /**
@@ -260,7 +258,7 @@ export function insertReplica(db: Db, r: NewReplica): Replica {
       at,
       at,
     );
-    addTaskEvent(db, { taskId, at, kind: "replica.assigned", replicaId: id, worker, ...(r.hedge ? { detail: { hedge: true } } : {}) });
+    addTaskEvent(db, { taskId, at, kind: "replica.assigned", replicaId: id, worker });
     return requireReplica(db, id);
   })();
 }

@@ -15,7 +15,7 @@ import { writeFile } from "node:fs/promises";
 import { canonicalJson, directoryDigest, EncodingError } from "../../sdk/encoding";
 import { parseParams, ParamsError, type Params } from "../../sdk/params";
 import { RuntimeError } from "./errors";
-import { runInThread, warmThread, type Priority } from "./thread";
+import { runInThread, warmThread } from "./thread";
 import { prepareModule, type PreparedModule } from "./wasi/module";
 import { runSql, tableNameFor, warmSql } from "./sql";
 
@@ -68,8 +68,6 @@ export interface RunRequest {
   outputDir?: string;
   limits?: Partial<Limits>;
   signal?: AbortSignal;
-  /** `background`: a hedge replica, run in a sandbox thread of lowered priority (thread.ts); default `normal` */
-  priority?: Priority;
 }
 
 export interface RunResult {
@@ -135,10 +133,11 @@ export class Runtime {
     const createdOut = req.outputDir === undefined;
     const outputDir = req.outputDir ?? (await mkdtemp(join(tmpdir(), "concord-out-")));
     if (!createdOut) await prepareEmptyDir(outputDir);
-    if (req.dataset) await checkDataset(req.dataset.path);
-    // /in exists for a wasi app only: the sql runtime reads the dataset where it is
-    const inDir = req.runtime === "wasi" ? await mkdtemp(join(tmpdir(), "concord-in-")) : null;
+    let inDir: string | null = null;
     try {
+      if (req.dataset) await checkDataset(req.dataset.path);
+      // /in exists for a wasi app only: the sql runtime reads the dataset where it is
+      if (req.runtime === "wasi") inDir = await mkdtemp(join(tmpdir(), "concord-in-"));
       if (req.dataset && inDir !== null) await stageDataset(req.dataset.path, join(inDir, "dataset"));
       let logs: Pick<RunResult, "stdout" | "stderr" | "logsTruncated">;
       if (req.runtime === "wasi" && inDir !== null) {
@@ -158,7 +157,7 @@ export class Runtime {
             outputBytes: limits.outputBytes,
             logBytes: limits.logBytes,
           },
-          { timeoutMs: limits.timeoutMs, signal: req.signal, priority: req.priority },
+          { timeoutMs: limits.timeoutMs, signal: req.signal },
         );
         logs = { stdout: reply.stdout, stderr: reply.stderr, logsTruncated: reply.stdoutTruncated || reply.stderrTruncated };
       } else if (req.runtime === "sql") {
@@ -223,7 +222,6 @@ export class Runtime {
       maxOutputBytes: limits.outputBytes,
       maxMemoryBytes: limits.memoryBytes,
       signal: req.signal,
-      priority: req.priority,
     });
     await writeFile(join(outputDir, RESULT_FILE), canonicalJson(result));
     return { stdout: new Uint8Array(), stderr: new Uint8Array(), logsTruncated: false };

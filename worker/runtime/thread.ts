@@ -16,12 +16,6 @@
  * before the next job if it comes sooner), so that the grown memories of past jobs never pile up (node:wasi aborts the
  * process when they do on one thread, see bench/runtime/README.md).
  *
- * A job may run at background priority (`priority: "background"`: a hedge replica, which must not slow down the
- * replicas the quorum needs when they share the machine): its thread lowers its own scheduling priority (nice
- * BACKGROUND_NICENESS of priority.js, on Linux where the nice value is per thread; elsewhere it would lower the whole worker process,
- * so it is left alone). A thread cannot raise its priority again, so background threads form a pool of their own
- * (one idle thread per script and priority), and only ever serve background jobs.
- *
  * A thread gets the script's `threadData` (the same for every thread of a script, e.g. a compiled module) as
  * `workerData`. The thread script (plain JavaScript, so a thread starts without a TypeScript compiler) takes each
  * message as a job and answers each with exactly one message: `{ ok: true, value }` or `{ ok: false, code, message }`.
@@ -29,7 +23,6 @@
 import { Worker } from "node:worker_threads";
 import type { ResourceLimits, TransferListItem } from "node:worker_threads";
 import { RuntimeError, type RuntimeErrorCode } from "./errors";
-import { BACKGROUND_ARG } from "./priority";
 
 export interface ThreadOptions {
   /** wall-clock budget of the job, from the moment it is handed to the thread */
@@ -40,11 +33,7 @@ export interface ThreadOptions {
   threadData?: unknown;
   /** when this job's thread is terminated, its idle replacement starts this much later; default REPLACEMENT_DELAY_MS */
   replacementDelayMs?: number;
-  /** `background`: the job runs in a thread of lowered priority (see above); default `normal` */
-  priority?: Priority;
 }
-
-export type Priority = "normal" | "background";
 
 /** How long after a thread is terminated its idle replacement starts (a thread start costs ~25 ms of CPU). */
 export const REPLACEMENT_DELAY_MS = 250;
@@ -54,21 +43,9 @@ type Reply = { ok: true; value: unknown } | { ok: false; code: RuntimeErrorCode;
 /** Thread heap limits: the glue needs little; WebAssembly memory is limited separately by the runtime. */
 export const THREAD_LIMITS: ResourceLimits = { maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 32, stackSizeMb: 4 };
 
-/** A pool of threads: one script at one priority. */
-interface Pool {
-  key: string;
-  script: string;
-  priority: Priority;
-}
-
-function poolOf(script: string, priority: Priority = "normal"): Pool {
-  return { key: priority === "normal" ? script : `${script}\u0000${priority}`, script, priority };
-}
-
-function spawn(pool: Pool, threadData: unknown): Worker {
-  const worker = new Worker(pool.script, {
+function spawn(script: string, threadData: unknown): Worker {
+  const worker = new Worker(script, {
     workerData: threadData,
-    argv: pool.priority === "background" ? [BACKGROUND_ARG] : [],
     resourceLimits: THREAD_LIMITS,
     // The thread prints nothing itself (apps' stdout/stderr are captured in memory); node:wasi's ExperimentalWarning
     // is silenced. Piping the thread's stdio instead would keep an idle thread from letting the process exit.
@@ -86,47 +63,45 @@ const jobsServed = new WeakMap<Worker, number>();
 /** replacements due, by script (unref'd: they never keep the process alive) */
 const replacements = new Map<string, NodeJS.Timeout>();
 
-/** Keeps `worker` as the idle thread of its pool (false when there already is one). */
-function park(pool: Pool, worker: Worker): boolean {
-  const { key } = pool;
-  if (idle.has(key)) return false;
+/** Keeps `worker` as the idle thread of `script` (false when there already is one). */
+function park(script: string, worker: Worker): boolean {
+  if (idle.has(script)) return false;
   worker.unref();
-  worker.once("error", () => idle.get(key) === worker && idle.delete(key));
-  worker.once("exit", () => idle.get(key) === worker && idle.delete(key));
-  idle.set(key, worker);
+  worker.once("error", () => idle.get(script) === worker && idle.delete(script));
+  worker.once("exit", () => idle.get(script) === worker && idle.delete(script));
+  idle.set(script, worker);
   return true;
 }
 
-/** Starts the idle thread of `script` (at `priority`, default normal) unless it has one. */
-export function warmThread(script: string, threadData?: unknown, priority?: Priority): void {
-  const pool = poolOf(script, priority);
-  if (!idle.has(pool.key)) park(pool, spawn(pool, threadData));
+/** Starts the idle thread of `script` unless it has one. */
+export function warmThread(script: string, threadData?: unknown): void {
+  if (!idle.has(script)) park(script, spawn(script, threadData));
 }
 
-/** Starts the idle thread of the pool in `delayMs`, unless a job of that pool comes first. */
-function replaceLater(pool: Pool, threadData: unknown, delayMs: number): void {
-  if (idle.has(pool.key) || replacements.has(pool.key)) return;
-  if (delayMs <= 0) return warmThread(pool.script, threadData, pool.priority);
+/** Starts the idle thread of `script` in `delayMs`, unless a job of that script comes first. */
+function replaceLater(script: string, threadData: unknown, delayMs: number): void {
+  if (idle.has(script) || replacements.has(script)) return;
+  if (delayMs <= 0) return warmThread(script, threadData);
   const timer = setTimeout(() => {
-    replacements.delete(pool.key);
-    warmThread(pool.script, threadData, pool.priority);
+    replacements.delete(script);
+    warmThread(script, threadData);
   }, delayMs);
   timer.unref();
-  replacements.set(pool.key, timer);
+  replacements.set(script, timer);
 }
 
-/** The threadId of the idle thread of `script` at `priority`, if it has one (tests). */
-export function idleThreadId(script: string, priority?: Priority): number | undefined {
-  return idle.get(poolOf(script, priority).key)?.threadId;
+/** The threadId of the idle thread of `script`, if it has one (tests). */
+export function idleThreadId(script: string): number | undefined {
+  return idle.get(script)?.threadId;
 }
 
-/** The idle thread of the pool when there is one, else a new thread (which replaces any replacement due). */
-function take(pool: Pool, threadData: unknown): Worker {
-  clearTimeout(replacements.get(pool.key));
-  replacements.delete(pool.key);
-  const ready = idle.get(pool.key);
-  idle.delete(pool.key);
-  if (!ready) return spawn(pool, threadData);
+/** The idle thread of `script` when there is one, else a new thread (which replaces any replacement due). */
+function take(script: string, threadData: unknown): Worker {
+  clearTimeout(replacements.get(script));
+  replacements.delete(script);
+  const ready = idle.get(script);
+  idle.delete(script);
+  if (!ready) return spawn(script, threadData);
   ready.removeAllListeners("error");
   ready.removeAllListeners("exit");
   ready.ref();
@@ -149,8 +124,7 @@ export function runInThread<T>(script: string, job: unknown, opts: ThreadOptions
   return new Promise<T>((resolve, reject) => {
     if (opts.signal?.aborted) return reject(new RuntimeError("CANCELLED", "run cancelled before it started"));
     let settled = false;
-    const pool = poolOf(script, opts.priority);
-    const worker = take(pool, opts.threadData);
+    const worker = take(script, opts.threadData);
     /** `answered`: the thread answered `ok` and can serve another job. */
     const finish = (err: Error | null, value?: T, answered = false): void => {
       if (settled) return;
@@ -162,10 +136,10 @@ export function runInThread<T>(script: string, job: unknown, opts: ThreadOptions
       worker.removeAllListeners("exit");
       const served = (jobsServed.get(worker) ?? 0) + 1;
       jobsServed.set(worker, served);
-      if (!(answered && served < MAX_JOBS_PER_THREAD && park(pool, worker))) {
+      if (!(answered && served < MAX_JOBS_PER_THREAD && park(script, worker))) {
         worker.on("error", () => undefined); // an error the thread queued before it stops must not reach the process
         void worker.terminate();
-        replaceLater(pool, opts.threadData, opts.replacementDelayMs ?? REPLACEMENT_DELAY_MS);
+        replaceLater(script, opts.threadData, opts.replacementDelayMs ?? REPLACEMENT_DELAY_MS);
       }
       if (err) reject(err);
       else resolve(value as T);

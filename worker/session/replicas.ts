@@ -225,7 +225,7 @@ export class ReplicaHandler {
       await rm(outputDir, { recursive: true, force: true });
       replica.state = "running";
       const timeoutMs = Math.min(frame.timeoutMs, this.opts.maxRunMs);
-      log.info({ timeoutMs, ...(frame.priority === "background" ? { priority: frame.priority } : {}) }, "run started");
+      log.info({ timeoutMs }, "run started");
       const result = await this.modules.runtime.run({
         runtime: frame.app.runtime,
         app,
@@ -235,7 +235,6 @@ export class ReplicaHandler {
         outputDir,
         limits: { ...this.opts.limits, timeoutMs },
         signal,
-        priority: frame.priority,
       });
       log.info({ durationMs: Math.round(result.durationMs), outputBytes: result.outputBytes, files: result.files.length }, "run finished");
       return result;

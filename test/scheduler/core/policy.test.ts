@@ -89,44 +89,8 @@ describe("scheduler/core/policy", () => {
   describe("first dispatch", () => {
     runRows([
       { name: "adaptive: q replicas, credited to the hedging budget (2 × 5 %)", task: task([]), actions: [{ type: "dispatch", count: 2, reason: "initial" }], tokensAfter: 5.1 },
-      {
-        name: "fixed: k = q + extra replicas at once, the extra ones as hedges",
-        task: task([]),
-        options: fixed(1),
-        actions: [
-          { type: "dispatch", count: 2, reason: "initial" },
-          { type: "dispatch", count: 1, reason: "hedge" },
-        ],
-        tokensAfter: 5.15,
-      },
-      {
-        name: "fixed, trust 1, extra 2: three replicas, two of them hedges",
-        task: task([], { quorum: 1 }),
-        options: fixed(2),
-        actions: [
-          { type: "dispatch", count: 1, reason: "initial" },
-          { type: "dispatch", count: 2, reason: "hedge" },
-        ],
-        tokensAfter: 5.15,
-      },
-      {
-        name: "fixed, one free slot: the replica the quorum needs first, no hedge yet",
-        task: task([], { quorum: 1 }),
-        options: fixed(1),
-        stats: { p95CommitMs: null, freeSlots: 1 },
-        actions: [{ type: "dispatch", count: 1, reason: "initial" }],
-        tokensAfter: 5.05,
-      },
-      {
-        name: "fixed, a failed run beside a running one and its hedge: the replacement is required",
-        task: task([r("1", "running"), r("2", "failed"), r("3", "running")], { quorum: 3 }),
-        options: fixed(1),
-        actions: [
-          { type: "dispatch", count: 1, reason: "required" },
-          { type: "dispatch", count: 1, reason: "hedge" },
-        ],
-        tokensAfter: 5.1,
-      },
+      { name: "fixed: k = q + extra replicas at once", task: task([]), options: fixed(1), actions: [{ type: "dispatch", count: 3, reason: "initial" }], tokensAfter: 5.15 },
+      { name: "fixed, trust 1, extra 2: three replicas", task: task([], { quorum: 1 }), options: fixed(2), actions: [{ type: "dispatch", count: 3, reason: "initial" }], tokensAfter: 5.15 },
       { name: "no free slot: nothing yet (retried on the next tick)", task: task([]), stats: { p95CommitMs: null, freeSlots: 0 }, actions: [] },
       { name: "one free slot: one replica now, the other later", task: task([]), stats: { p95CommitMs: null, freeSlots: 1 }, actions: [{ type: "dispatch", count: 1, reason: "initial" }], tokensAfter: 5.05 },
       { name: "already dispatched and running: nothing to do", task: task([r("1", "running"), r("2", "assigned")]), actions: [] },
@@ -256,10 +220,10 @@ describe("scheduler/core/policy", () => {
         actions: [],
       },
       {
-        name: "fixed, a dissenter: keep needed + extra live (the running replica covers the need, the new one is the hedge)",
+        name: "fixed, a dissenter: keep needed + extra live",
         task: task([r("1", "committed", { commit: [1, 2] }), r("2", "committed", { commit: [2, 3] }), r("3", "running")]),
         options: fixed(1),
-        actions: [{ type: "dispatch", count: 1, reason: "hedge" }],
+        actions: [{ type: "dispatch", count: 1, reason: "required" }],
         tokensAfter: 5.05,
       },
       {

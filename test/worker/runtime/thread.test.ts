@@ -8,7 +8,7 @@ import { expect } from "chai";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { getPriority, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import initSqlJs from "sql.js";
 import { Runtime, type RunResult } from "../../../worker/runtime";
@@ -19,9 +19,7 @@ import {
   MAX_JOBS_PER_THREAD,
   REPLACEMENT_DELAY_MS,
   runInThread,
-  type Priority,
 } from "../../../worker/runtime/thread";
-import { BACKGROUND_NICENESS } from "../../../worker/runtime/priority";
 import { runtimeFailure } from "../../helpers/runtime";
 
 const ROOT = join(__dirname, "..", "..", "..");
@@ -146,47 +144,6 @@ describe("sandbox threads: reuse", function () {
     const [a, b] = await Promise.all([job({ sleepMs: 30 }), job({ sleepMs: 30 })]);
     expect(a.threadId).not.to.equal(b.threadId);
     expect([a.threadId, b.threadId]).to.include((await job()).threadId);
-  });
-
-  describe("background priority (hedge replicas)", function () {
-    const PRIORITY = join(ROOT, "test", "helpers", "priority-thread.js");
-    type Seen = { threadId: number; nice: number };
-    const at = (priority?: Priority) => runInThread<Seen>(PRIORITY, {}, { timeoutMs: 5_000, priority });
-    const linux = process.platform === "linux";
-
-    it("a background job runs on a thread of lowered priority (Linux), a normal one at the process's; the process keeps its own", async function () {
-      const normal = await at();
-      const background = await at("background");
-      expect(normal.nice).to.equal(getPriority());
-      expect(background.nice).to.equal(linux ? BACKGROUND_NICENESS : getPriority());
-      expect(getPriority(), "the worker's own threads are untouched").to.equal(normal.nice);
-    });
-
-    it("background threads are a pool of their own: reused by background jobs only", async function () {
-      const background = await at("background");
-      const normal = await at();
-      expect(normal.threadId, "a normal job never gets a background thread").not.to.equal(background.threadId);
-      expect(idleThreadId(PRIORITY, "background")).to.equal(background.threadId);
-      expect(idleThreadId(PRIORITY)).to.equal(normal.threadId);
-      expect(await at("background")).to.deep.equal(background);
-      expect(await at()).to.deep.equal(normal);
-    });
-
-    it("an app gives the same result at background priority (wasi and sql)", async function () {
-      const runtime = new Runtime();
-      const app = await readFile(join(ROOT, "apps", "build", "sieve.wasm"));
-      const dataset = { path: join(ROOT, "apps", "datasets", "customers.sqlite"), name: "customers" };
-      const runs = [
-        { runtime: "wasi" as const, app, params: JSON.stringify({ args: ["--n", "20000"] }), seed: SEED },
-        { runtime: "sql" as const, dataset, params: JSON.stringify({ query: "SELECT segment, avg(ltv) FROM customers GROUP BY segment" }), seed: SEED },
-      ];
-      for (const req of runs) {
-        const normal = await runtime.run(req);
-        const background = await runtime.run({ ...req, priority: "background" });
-        expect(background.digest, req.runtime).to.equal(normal.digest);
-        await Promise.all([normal, background].map((r) => rm(r.outputDir, { recursive: true, force: true })));
-      }
-    });
   });
 
   describe("nothing of one job reaches the next", function () {

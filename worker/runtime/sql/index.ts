@@ -7,7 +7,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { RuntimeError } from "../errors";
-import { runInThread, warmThread, type Priority } from "../thread";
+import { runInThread, warmThread } from "../thread";
 import { checkQuery } from "./check";
 
 /** A cell of the result: INTEGER beyond ±(2^53-1) as bigint, REAL as number, TEXT, BLOB as "0x…" hex, NULL. */
@@ -31,8 +31,6 @@ export interface SqlRunOptions {
   /** limit on SQLite's heap; default DEFAULT_SQL_MEMORY_BYTES */
   maxMemoryBytes?: number;
   signal?: AbortSignal;
-  /** `background`: run in a sandbox thread of lowered priority (thread.ts) */
-  priority?: Priority;
 }
 
 export const DEFAULT_SQL_MEMORY_BYTES = 256 * 2 ** 20;
@@ -80,7 +78,7 @@ export async function runSql(opts: SqlRunOptions): Promise<SqlResult> {
     maxOutputBytes: opts.maxOutputBytes,
     maxMemoryBytes,
   };
-  return runInThread<SqlResult>(THREAD_SCRIPT, job, { timeoutMs: opts.timeoutMs, signal: opts.signal, threadData: await sqlThreadData(), priority: opts.priority });
+  return runInThread<SqlResult>(THREAD_SCRIPT, job, { timeoutMs: opts.timeoutMs, signal: opts.signal, threadData: await sqlThreadData() });
 }
 
 let compiledSqlJs: Promise<{ sqlWasm: WebAssembly.Module }> | null = null;

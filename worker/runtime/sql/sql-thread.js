@@ -32,7 +32,6 @@ const { parentPort, workerData } = require("node:worker_threads");
 const { readFileSync } = require("node:fs");
 const nodeCrypto = require("node:crypto");
 const csv = require("./csv-core.js");
-require("../priority.js").applyThreadPriority(); // a thread of background jobs (hedges) runs at lower priority
 
 /**
  * @typedef {object} SqlJob

@@ -24,7 +24,6 @@ const { WASI } = require("node:wasi");
 const { createHash } = require("node:crypto");
 const fs = require("node:fs");
 const path = require("node:path");
-require("../priority.js").applyThreadPriority(); // a thread of background jobs (hedges) runs at lower priority
 
 /** 2000-01-01T00:00:00Z in nanoseconds: the virtual realtime clock's origin */
 const REALTIME_EPOCH = 946_684_800_000_000_000n;
