@@ -29,7 +29,7 @@ import {
  * Makes ethers' keccak256 the native one, once checked against ethers' own on a known input. Returns whether it did
  * (false: the binding did not load or disagreed, and ethers' JavaScript keccak stays).
  */
-export function registerNativeKeccak(): boolean {
+function registerNativeKeccak(): boolean {
   let create: typeof import("keccak");
   try {
     // the binding itself: the package's main entry falls back to a JavaScript keccak slower than ethers'
@@ -49,6 +49,7 @@ export function registerNativeKeccak(): boolean {
   return true;
 }
 
+/** Whether ethers' keccak256 is the native one in this process. */
 export const nativeKeccak = registerNativeKeccak();
 
 /** An ethers SigningKey whose `sign` runs in libsecp256k1; everything else (public key, ECDH) is ethers'. */

@@ -2,7 +2,7 @@
  * EIP-712 typed data of Concord: the domain, the four order types and the task-level messages.
  * Mirrors `contracts/libraries/OrderLib.sol` field for field; every daemon, test and CLI imports this module.
  */
-import { AbiCoder, BaseWallet, Signature, TypedDataDomain, TypedDataEncoder, concat, keccak256, solidityPackedKeccak256 } from "ethers";
+import { AbiCoder, BaseWallet, Signature, TypedDataDomain, TypedDataEncoder, concat, hexlify, keccak256, solidityPackedKeccak256 } from "ethers";
 import type { Signer } from "ethers";
 
 export const DOMAIN_NAME = "Concord";
@@ -150,20 +150,22 @@ function single<K extends string>(types: Record<K, readonly { name: string; type
 
 // The digests of ethers' TypedDataEncoder.hash, with what never changes computed once: the encoder of each type (its
 // type hash) and the separator of each domain.
+type TypeTable = Record<string, readonly { name: string; type: string }[]>;
 const encoders = new Map<string, TypedDataEncoder>();
 const separators = new Map<string, string>();
 
-function encoderOf(kind: OrderKind | MessageKind): TypedDataEncoder {
+function encoderOf(table: TypeTable, kind: string): TypedDataEncoder {
+  if (!Object.hasOwn(table, kind)) throw new TypeError(`unknown EIP-712 type ${JSON.stringify(kind)}`);
   let e = encoders.get(kind);
   if (!e) {
-    e = TypedDataEncoder.from(kind in ORDER_TYPES ? single(ORDER_TYPES, kind as OrderKind) : single(MESSAGE_TYPES, kind as MessageKind));
+    e = TypedDataEncoder.from(single(table, kind));
     encoders.set(kind, e);
   }
   return e;
 }
 
 function separatorOf(d: TypedDataDomain): string {
-  const key = `${d.name}\u0000${d.version}\u0000${d.chainId}\u0000${d.verifyingContract}\u0000${d.salt ?? ""}`;
+  const key = JSON.stringify([d.name ?? null, d.version ?? null, d.chainId == null ? null : String(d.chainId), d.verifyingContract ?? null, d.salt == null ? null : hexlify(d.salt)]);
   let s = separators.get(key);
   if (s === undefined) {
     s = TypedDataEncoder.hashDomain(d);
@@ -173,23 +175,22 @@ function separatorOf(d: TypedDataDomain): string {
   return s;
 }
 
-function typedHash(d: TypedDataDomain, kind: OrderKind | MessageKind, value: Record<string, unknown>): string {
-  return keccak256(concat(["0x1901", separatorOf(d), encoderOf(kind).hash(value)]));
+function typedHash(d: TypedDataDomain, table: TypeTable, kind: string, value: Record<string, unknown>): string {
+  return keccak256(concat(["0x1901", separatorOf(d), encoderOf(table, kind).hash(value)]));
 }
 
 /**
- * Signs an EIP-712 digest: a private-key wallet signs it at once; any other signer (a JSON-RPC account) is asked
- * through `eth_signTypedData_v4`.
+ * Signs an EIP-712 message: a private-key wallet signs its digest at once (address fields must then be addresses, not
+ * ENS names); any other signer (a JSON-RPC account) is asked through `eth_signTypedData_v4`.
  */
-async function signTyped(signer: Signer, d: TypedDataDomain, kind: OrderKind | MessageKind, value: Record<string, unknown>): Promise<string> {
-  if (signer instanceof BaseWallet) return signer.signingKey.sign(typedHash(d, kind, value)).serialized;
-  const types = kind in ORDER_TYPES ? single(ORDER_TYPES, kind as OrderKind) : single(MESSAGE_TYPES, kind as MessageKind);
-  return signer.signTypedData(d, types, value);
+async function signTyped(signer: Signer, d: TypedDataDomain, table: TypeTable, kind: string, value: Record<string, unknown>): Promise<string> {
+  if (signer instanceof BaseWallet) return signer.signingKey.sign(typedHash(d, table, kind, value)).serialized;
+  return signer.signTypedData(d, single(table, kind), value);
 }
 
 /** The EIP-712 digest an order's signer signs (what `hashXOrder` returns on chain). */
 export function hashOrder<K extends OrderKind>(d: TypedDataDomain, kind: K, order: OrderOf<K>): string {
-  return typedHash(d, kind, order);
+  return typedHash(d, ORDER_TYPES, kind, order);
 }
 
 /** Signs an order with any ethers signer (private key wallet, JSON-RPC account). */
@@ -199,13 +200,13 @@ export async function signOrder<K extends OrderKind>(
   kind: K,
   order: OrderOf<K>,
 ): Promise<Signed<OrderOf<K>>> {
-  const sign = await signTyped(signer, d, kind, order);
+  const sign = await signTyped(signer, d, ORDER_TYPES, kind, order);
   return { ...order, sign };
 }
 
 /** Digest of a task-level message (authorization, relayed contribution or reveal). */
 export function hashMessage(d: TypedDataDomain, kind: MessageKind, message: Record<string, unknown>): string {
-  return typedHash(d, kind, message);
+  return typedHash(d, MESSAGE_TYPES, kind, message);
 }
 
 export async function signMessage(
@@ -214,7 +215,7 @@ export async function signMessage(
   kind: MessageKind,
   message: Record<string, unknown>,
 ): Promise<string> {
-  return Signature.from(await signTyped(signer, d, kind, message)).serialized;
+  return Signature.from(await signTyped(signer, d, MESSAGE_TYPES, kind, message)).serialized;
 }
 
 /** taskId = keccak256(dealId ‖ index). */

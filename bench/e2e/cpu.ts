@@ -1,12 +1,13 @@
 /**
- * Where the CPU goes: the CPU time (user + system, every thread) each process of the system spends while a request
- * runs, read from Linux's /proc/<pid>/task/<tid>/stat before and after each system request. On 2 cores the daemons,
+ * Where the CPU goes: the CPU time (user + system, every thread, exited ones included) each process of the system
+ * spends while a request runs, read from Linux's /proc/<pid>/stat (and /proc/<pid>/task/<pid>/stat for the main
+ * thread) before and after each measured request. On 2 cores the daemons,
  * the sandboxes and the chain compete for the same CPUs, so CPU spent anywhere during a request slows it down.
  *
  * The kernel counts in clock ticks (10 ms on most systems), so a single request's figure is coarse: the report gives
  * the mean over every request, which is exact enough over tens of them. Elsewhere than on Linux nothing is measured.
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 
 const TICK_MS = 10; // USER_HZ is 100 on every Linux ABI Node runs on
 
@@ -30,7 +31,7 @@ export class CpuMeter {
   readonly supported: boolean;
 
   constructor(private readonly watched: Watched[]) {
-    this.supported = watched.length > 0 && readStat(watched[0].pid, watched[0].pid) !== null;
+    this.supported = watched.length > 0 && readStat(`/proc/${watched[0].pid}/stat`) !== null;
   }
 
   /** Runs `work`, adding the CPU every watched process spent meanwhile to the totals. */
@@ -42,9 +43,8 @@ export class CpuMeter {
     for (const [role, a] of after) {
       const b = before.get(role) ?? { main: 0, threads: 0 };
       const t = this.totals.get(role) ?? { main: 0, threads: 0 };
-      // a thread that ended meanwhile takes its ticks with it: never count a negative difference
-      t.main += Math.max(0, a.main - b.main);
-      t.threads += Math.max(0, a.threads - b.threads);
+      t.main += a.main - b.main;
+      t.threads += a.threads - b.threads;
       this.totals.set(role, t);
     }
     this.windows++;
@@ -65,11 +65,13 @@ export class CpuMeter {
     const out: Snapshot = new Map();
     for (const { role, pid } of this.watched) {
       const use = out.get(role) ?? { main: 0, threads: 0 };
-      for (const tid of tasksOf(pid)) {
-        const ms = readStat(pid, tid);
-        if (ms === null) continue;
-        if (tid === pid) use.main += ms;
-        else use.threads += ms;
+      // the process's own counters keep what its exited threads used (a cancelled replica's sandbox thread is
+      // terminated): the other threads are the process minus its main thread
+      const total = readStat(`/proc/${pid}/stat`);
+      const main = readStat(`/proc/${pid}/task/${pid}/stat`);
+      if (total !== null && main !== null) {
+        use.main += main;
+        use.threads += total - main;
       }
       out.set(role, use);
     }
@@ -77,18 +79,10 @@ export class CpuMeter {
   }
 }
 
-function tasksOf(pid: number): number[] {
+/** utime + stime in a stat file, in ms; null when it cannot be read (not Linux, or the process is gone). */
+function readStat(path: string): number | null {
   try {
-    return readdirSync(`/proc/${pid}/task`).map(Number);
-  } catch {
-    return [];
-  }
-}
-
-/** utime + stime of one thread, in ms; null when it cannot be read (not Linux, or the thread is gone). */
-function readStat(pid: number, tid: number): number | null {
-  try {
-    const text = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+    const text = readFileSync(path, "utf8");
     // the command name (field 2) may hold spaces and parentheses: the fields after it start after the last ')'
     const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
     return (Number(fields[11]) + Number(fields[12])) * TICK_MS; // fields 14 and 15 of the whole line

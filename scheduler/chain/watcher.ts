@@ -11,8 +11,9 @@
  *   partial failure, or a reorg rewind replays events. Handlers MUST be idempotent (upserts keyed by taskId/dealId,
  *   state transitions that ignore a stale or repeated step), and should reconcile with the chain's views rather
  *   than trust an event blindly.
- * - Reorgs: before each poll the watcher checks that the block under the cursor still has the hash it recorded. If
- *   not, it rewinds `reorgRewind` blocks and re-delivers from there. Events that the reorg removed are not
+ * - Reorgs: before each poll that finds new blocks, and at least every `idleReorgCheckMs` while none come, the
+ *   watcher checks that the block under the cursor still has the hash it recorded (an idle poll is otherwise one
+ *   `eth_blockNumber`). If not, it rewinds `reorgRewind` blocks and re-delivers from there. Events that the reorg removed are not
  *   "un-delivered": the handler sees the new canonical events and must reconcile. On a chain with finality worth
  *   waiting for, set `confirmations` so that reorgs below it are practically impossible.
  */
@@ -36,6 +37,8 @@ export interface ChainWatcherOptions {
   pollIntervalMs: number;
   /** Blocks to rewind when the block under the cursor changed hash. */
   reorgRewind: number;
+  /** While no new block comes, the block under the cursor is still checked this often (a reorg at the same height). */
+  idleReorgCheckMs: number;
   /** Key of this watcher's cursor in the store. */
   cursorKey: string;
   /** Events delivered to the handler. */
@@ -50,6 +53,7 @@ export const defaultChainWatcherOptions: Omit<ChainWatcherOptions, "hub"> = {
   maxBlockRange: 2_000,
   pollIntervalMs: 2_000,
   reorgRewind: 12,
+  idleReorgCheckMs: 5_000,
   cursorKey: "hub",
   events: HUB_EVENTS,
   retry: { maxAttempts: 3, backoffMs: 200, maxBackoffMs: 2_000 },
@@ -86,6 +90,10 @@ export class ChainWatcher {
   private readonly logger: Logger;
   private readonly topics: string[];
   private polling: Promise<PollResult> | null = null;
+  /** The head the last poll read up to (run: another poll follows at once when it moved). */
+  private lastHead: number | null = null;
+  /** When the block under the cursor was last checked for a reorg. */
+  private reorgCheckedAt = 0;
 
   constructor(
     options: Partial<ChainWatcherOptions> & { hub: string },
@@ -105,8 +113,14 @@ export class ChainWatcher {
   /** Polls until `signal` aborts; never throws for handler or RPC errors (they are logged and retried). */
   async run(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
-      await this.poll(); // it reads every range up to the head it saw; blocks mined meanwhile wait for the next poll
+      const result = await this.poll();
       if (signal.aborted) break;
+      // A poll that read new blocks is followed by another at once (blocks mined meanwhile: one eth_blockNumber when
+      // there are none); caught up, idle or failed: wait.
+      if (result.error === undefined && result.head !== null && result.head !== this.lastHead) {
+        this.lastHead = result.head;
+        continue;
+      }
       try {
         await sleep(this.options.pollIntervalMs, signal);
       } catch {
@@ -156,10 +170,12 @@ export class ChainWatcher {
         logIndex: null,
       };
 
-      // Nothing new since the last poll (the cursor is at the safe head, no block partly handled): one round trip. A
-      // reorg that keeps the height is then seen at the next block, when the cursor's block is checked below.
+      // Nothing new since the last poll (the cursor at the safe head, no block partly handled): one round trip, but
+      // for the reorg check every idleReorgCheckMs (a block replaced at the same height; a new block always checks).
       const head = await this.safeHead();
-      if (cursor.logIndex === null && cursor.blockHash !== null && head === cursor.blockNumber) return { handled, head, reorged };
+      const idle = cursor.logIndex === null && cursor.blockHash !== null && head === cursor.blockNumber;
+      if (idle && Date.now() - this.reorgCheckedAt < this.options.idleReorgCheckMs) return { handled, head, reorged };
+      this.reorgCheckedAt = Date.now();
 
       if (cursor.blockHash !== null && (await this.blockHash(cursor.blockNumber)) !== cursor.blockHash) {
         const blockNumber = Math.max(this.options.fromBlock - 1, cursor.blockNumber - this.options.reorgRewind);

@@ -95,6 +95,8 @@ describe("sdk crypto: libsecp256k1 signatures, the same as ethers'", function ()
       }),
       { numRuns: 60 },
     );
+    expect(() => hashOrder(domain, "Authorization" as never, {} as never), "a message kind is not an order").to.throw(TypeError, /unknown EIP-712 type/);
+    expect(() => hashMessage(domain, "RequestOrder" as never, {}), "an order kind is not a message").to.throw(TypeError, /unknown EIP-712 type/);
   });
 
   it("signs transactions exactly as ethers' Wallet (the same raw bytes, the same sender)", async function () {

@@ -274,15 +274,23 @@ describe("scheduler chain watcher: round trips", function () {
     await w?.stop();
   });
 
-  it("an idle poll is one round trip; a reorg that keeps the height is seen once the chain moves on", async function () {
+  /** A watcher on a counting provider, and a chain snapshot taken before it saw anything. */
+  async function counted(idleReorgCheckMs: number) {
     const network = await w.chain.provider.getNetwork();
     const provider = new CountingProvider(w.chain.url, network, { staticNetwork: network, cacheTimeout: -1 });
+    const fromBlock = (await w.chain.provider.getBlockNumber()) + 1;
+    const snapshot = (await w.chain.provider.send("evm_snapshot", [])) as string;
+    const { seen, handler } = recorder();
+    const watcher = new ChainWatcher(
+      { hub: w.chain.deployment.hub, fromBlock, reorgRewind: 50, idleReorgCheckMs },
+      { provider, cursors: new MemoryCursorStore(), handler },
+    );
+    return { provider, snapshot, seen, watcher };
+  }
+
+  it("an idle poll is one round trip; a reorg that keeps the height waits for the next block or idleReorgCheckMs", async function () {
+    const { provider, snapshot, seen, watcher } = await counted(60_000);
     try {
-      const cursors = new MemoryCursorStore();
-      const fromBlock = (await w.chain.provider.getBlockNumber()) + 1;
-      const snapshot = (await w.chain.provider.send("evm_snapshot", [])) as string;
-      const { seen, handler } = recorder();
-      const watcher = new ChainWatcher({ hub: w.chain.deployment.hub, fromBlock, reorgRewind: 50 }, { provider, cursors, handler });
       const orphan = await matchDeal(w, { trust: 1 });
       await watcher.poll();
       expect(seen.map(dealIdOf)).to.deep.equal([orphan.dealId]);
@@ -301,6 +309,25 @@ describe("scheduler chain watcher: round trips", function () {
       const result = await watcher.poll();
       expect(result.reorged).to.equal(true);
       expect(seen.map(dealIdOf)).to.deep.equal([orphan.dealId, canonical.dealId]);
+    } finally {
+      provider.destroy();
+    }
+  });
+
+  it("an idle poll past idleReorgCheckMs checks the block under its cursor, and sees a reorg at the same height", async function () {
+    const { provider, snapshot, seen, watcher } = await counted(0);
+    try {
+      const orphan = await matchDeal(w, { trust: 1 });
+      await watcher.poll();
+      expect(seen.map(dealIdOf)).to.deep.equal([orphan.dealId]);
+      provider.methods.length = 0;
+      await watcher.poll();
+      expect(provider.methods, "the head, then the cursor's block").to.deep.equal(["eth_blockNumber", "eth_getBlockByNumber"]);
+
+      await w.chain.provider.send("evm_revert", [snapshot]);
+      await w.chain.provider.send("evm_mine", []);
+      expect(await w.chain.provider.getBlockNumber()).to.equal(orphan.blockNumber);
+      expect((await watcher.poll()).reorged).to.equal(true);
     } finally {
       provider.destroy();
     }
