@@ -274,10 +274,17 @@ describe("scheduler chain watcher: round trips", function () {
     await w?.stop();
   });
 
-  /** A watcher on a counting provider, and a chain snapshot taken before it saw anything. */
-  async function counted(idleReorgCheckMs: number) {
+  /**
+   * A watcher on a counting provider sees a deal, then polls once idle (the methods it sends are returned); then the
+   * deal's block is replaced by an empty one at the same height, and the watcher polls again (`reorged` returned).
+   */
+  const providers: JsonRpcProvider[] = [];
+  afterEach(() => providers.splice(0).forEach((p) => p.destroy()));
+
+  async function sameHeightReorg(idleReorgCheckMs: number) {
     const network = await w.chain.provider.getNetwork();
     const provider = new CountingProvider(w.chain.url, network, { staticNetwork: network, cacheTimeout: -1 });
+    providers.push(provider);
     const fromBlock = (await w.chain.provider.getBlockNumber()) + 1;
     const snapshot = (await w.chain.provider.send("evm_snapshot", [])) as string;
     const { seen, handler } = recorder();
@@ -285,52 +292,33 @@ describe("scheduler chain watcher: round trips", function () {
       { hub: w.chain.deployment.hub, fromBlock, reorgRewind: 50, idleReorgCheckMs },
       { provider, cursors: new MemoryCursorStore(), handler },
     );
-    return { provider, snapshot, seen, watcher };
+    const orphan = await matchDeal(w, { trust: 1 });
+    await watcher.poll();
+    expect(seen.map(dealIdOf)).to.deep.equal([orphan.dealId]);
+    provider.methods.length = 0;
+    await watcher.poll();
+    const idleMethods = [...provider.methods];
+    await w.chain.provider.send("evm_revert", [snapshot]);
+    await w.chain.provider.send("evm_mine", []);
+    expect(await w.chain.provider.getBlockNumber()).to.equal(orphan.blockNumber);
+    const { reorged } = await watcher.poll();
+    return { idleMethods, reorged, orphan, seen, watcher };
   }
 
-  it("an idle poll is one round trip; a reorg that keeps the height waits for the next block or idleReorgCheckMs", async function () {
-    const { provider, snapshot, seen, watcher } = await counted(60_000);
-    try {
-      const orphan = await matchDeal(w, { trust: 1 });
-      await watcher.poll();
-      expect(seen.map(dealIdOf)).to.deep.equal([orphan.dealId]);
-
-      provider.methods.length = 0;
-      await watcher.poll();
-      expect(provider.methods, "nothing new: the head only").to.deep.equal(["eth_blockNumber"]);
-
-      // The block under the cursor is replaced by an empty one at the same height: unseen while the height stays...
-      await w.chain.provider.send("evm_revert", [snapshot]);
-      await w.chain.provider.send("evm_mine", []);
-      expect(await w.chain.provider.getBlockNumber()).to.equal(orphan.blockNumber);
-      expect((await watcher.poll()).reorged).to.equal(false);
-      // ...and rewound at the next block, whose events are delivered
-      const canonical = await matchDeal(w, { trust: 2 });
-      const result = await watcher.poll();
-      expect(result.reorged).to.equal(true);
-      expect(seen.map(dealIdOf)).to.deep.equal([orphan.dealId, canonical.dealId]);
-    } finally {
-      provider.destroy();
-    }
+  it("an idle poll is one round trip; a reorg that keeps the height waits for the next block (or idleReorgCheckMs)", async function () {
+    const { idleMethods, reorged, orphan, seen, watcher } = await sameHeightReorg(60_000);
+    expect(idleMethods, "nothing new: the head only").to.deep.equal(["eth_blockNumber"]);
+    expect(reorged, "unseen while the height stays").to.equal(false);
+    // rewound at the next block, whose events are delivered
+    const canonical = await matchDeal(w, { trust: 2 });
+    expect((await watcher.poll()).reorged).to.equal(true);
+    expect(seen.map(dealIdOf)).to.deep.equal([orphan.dealId, canonical.dealId]);
   });
 
   it("an idle poll past idleReorgCheckMs checks the block under its cursor, and sees a reorg at the same height", async function () {
-    const { provider, snapshot, seen, watcher } = await counted(0);
-    try {
-      const orphan = await matchDeal(w, { trust: 1 });
-      await watcher.poll();
-      expect(seen.map(dealIdOf)).to.deep.equal([orphan.dealId]);
-      provider.methods.length = 0;
-      await watcher.poll();
-      expect(provider.methods, "the head, then the cursor's block").to.deep.equal(["eth_blockNumber", "eth_getBlockByNumber"]);
-
-      await w.chain.provider.send("evm_revert", [snapshot]);
-      await w.chain.provider.send("evm_mine", []);
-      expect(await w.chain.provider.getBlockNumber()).to.equal(orphan.blockNumber);
-      expect((await watcher.poll()).reorged).to.equal(true);
-    } finally {
-      provider.destroy();
-    }
+    const { idleMethods, reorged } = await sameHeightReorg(0);
+    expect(idleMethods, "the head, then the cursor's block").to.deep.equal(["eth_blockNumber", "eth_getBlockByNumber"]);
+    expect(reorged).to.equal(true);
   });
 });
 
