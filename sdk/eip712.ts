@@ -165,7 +165,8 @@ function encoderOf(table: TypeTable, kind: string): TypedDataEncoder {
 }
 
 function separatorOf(d: TypedDataDomain): string {
-  const key = JSON.stringify([d.name ?? null, d.version ?? null, d.chainId == null ? null : String(d.chainId), d.verifyingContract ?? null, d.salt == null ? null : hexlify(d.salt)]);
+  const { name, version, chainId, verifyingContract, salt } = d;
+  const key = JSON.stringify([name ?? null, version ?? null, chainId == null ? null : String(chainId), verifyingContract ?? null, salt == null ? null : hexlify(salt)]);
   let s = separators.get(key);
   if (s === undefined) {
     s = TypedDataEncoder.hashDomain(d);

@@ -13,9 +13,9 @@
  *   than trust an event blindly.
  * - Reorgs: before each poll that finds new blocks, and at least every `idleReorgCheckMs` while none come, the
  *   watcher checks that the block under the cursor still has the hash it recorded (an idle poll is otherwise one
- *   `eth_blockNumber`). If not, it rewinds `reorgRewind` blocks and re-delivers from there. Events that the reorg removed are not
- *   "un-delivered": the handler sees the new canonical events and must reconcile. On a chain with finality worth
- *   waiting for, set `confirmations` so that reorgs below it are practically impossible.
+ *   `eth_blockNumber`). If not, it rewinds `reorgRewind` blocks and re-delivers from there. Events that the reorg
+ *   removed are not "un-delivered": the handler sees the new canonical events and must reconcile. On a chain with
+ *   finality worth waiting for, set `confirmations` so that reorgs below it are practically impossible.
  */
 import { toQuantity, type JsonRpcProvider, type Log } from "ethers";
 import type { Logger } from "pino";
@@ -154,7 +154,10 @@ export class ChainWatcher {
   private async blockHash(n: number): Promise<string | null> {
     if (n < 0) return null;
     // the raw call: ethers' getBlock would format (checksum, parse) the whole block for its hash alone
-    const block = await this.rpc("eth_getBlockByNumber", () => this.modules.provider.send("eth_getBlockByNumber", [toQuantity(n), false]) as Promise<{ hash?: string } | null>);
+    const block = await this.rpc(
+      "eth_getBlockByNumber",
+      () => this.modules.provider.send("eth_getBlockByNumber", [toQuantity(n), false]) as Promise<{ hash?: string } | null>,
+    );
     return block?.hash ?? null;
   }
 
