@@ -483,6 +483,24 @@ export async function directoryDigest(dir: string): Promise<string> {
   if (!root.isDirectory()) throw new EncodingError("NOT_A_DIRECTORY", `directoryDigest: ${dir} is not a directory`);
   const files = new Map<string, string>(); // NFC relative path → file digest
   await walk(dir, "", files);
+  return digestOfFileDigests(files);
+}
+
+/**
+ * What `directoryDigest` gives for a directory holding exactly these regular files (relative paths with "/", NFC, no
+ * duplicate): for an output written from memory, without reading it back.
+ */
+export function filesDigest(files: readonly { path: string; bytes: Uint8Array }[]): string {
+  const digests = new Map<string, string>();
+  for (const f of files) {
+    if (f.path.normalize("NFC") !== f.path || digests.has(f.path)) throw new EncodingError("INVALID_PATH", `filesDigest: ${JSON.stringify(f.path)} is not NFC or given twice`);
+    digests.set(f.path, resultDigest(f.bytes));
+  }
+  return digestOfFileDigests(digests);
+}
+
+/** keccak256 of the canonical JSON of the [path, file digest] pairs, sorted by the paths' UTF-8 bytes. */
+function digestOfFileDigests(files: ReadonlyMap<string, string>): string {
   const keyed = [...files].map(([p, d]) => ({ bytes: Buffer.from(p, "utf8"), pair: [p, d] as [string, string] }));
   keyed.sort((a, b) => Buffer.compare(a.bytes, b.bytes));
   return keccak256(toUtf8Bytes(canonicalJson(keyed.map((k) => k.pair))));

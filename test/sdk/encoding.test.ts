@@ -16,6 +16,7 @@ import {
   canonicalJson,
   canonicalResult,
   directoryDigest,
+  filesDigest,
   parseJsonExact,
   resultDigest,
   resultDigestForCallback,
@@ -412,6 +413,25 @@ describe("sdk/encoding", function () {
       await put(d, "x.txt", "x");
       const e = await make([["x.txt", "x"]]);
       expect(await directoryDigest(d)).to.equal(await directoryDigest(e));
+    });
+
+    it("filesDigest of files in memory is directoryDigest of a directory holding exactly them", async function () {
+      const segment = fc.stringMatching(/^[a-zA-Z0-9_.é-]{1,8}$/).filter((x) => x !== "." && x !== "..");
+      const path = fc.array(segment, { minLength: 1, maxLength: 3 }).map((parts) => parts.join("/"));
+      const content = fc.oneof(fc.uint8Array({ maxLength: 64 }), fc.json().map((j) => utf8(j)));
+      await fc.assert(
+        fc.asyncProperty(fc.uniqueArray(fc.tuple(path, content), { minLength: 0, maxLength: 5, selector: ([p]) => p }), async (files) => {
+          // no path may be both a file and a directory
+          const paths = files.map(([p]) => p);
+          fc.pre(!paths.some((p) => paths.some((q) => q.startsWith(`${p}/`))));
+          const d = await make(files);
+          expect(filesDigest(files.map(([p, bytes]) => ({ path: p, bytes })))).to.equal(await directoryDigest(d));
+        }),
+        { numRuns: 40 },
+      );
+      expect(filesDigest([])).to.equal(EMPTY_DIRECTORY_DIGEST);
+      expect(() => filesDigest([{ path: "a", bytes: utf8("1") }, { path: "a", bytes: utf8("2") }])).to.throw(EncodingError, /given twice/);
+      expect(() => filesDigest([{ path: "e\u0301", bytes: utf8("1") }])).to.throw(EncodingError, /not NFC/);
     });
 
     it("follows the documented format (relative paths, '/' separators, canonical file digests)", async function () {

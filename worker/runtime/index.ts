@@ -12,7 +12,7 @@ import { link, copyFile, lstat, mkdir, mkdtemp, readdir, readFile, rm } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { writeFile } from "node:fs/promises";
-import { canonicalJson, directoryDigest, EncodingError } from "../../sdk/encoding";
+import { canonicalJson, directoryDigest, EncodingError, filesDigest } from "../../sdk/encoding";
 import { parseParams, ParamsError, type Params } from "../../sdk/params";
 import { RuntimeError } from "./errors";
 import { runInThread, warmThread } from "./thread";
@@ -140,6 +140,8 @@ export class Runtime {
       if (req.runtime === "wasi") inDir = await mkdtemp(join(tmpdir(), "concord-in-"));
       if (req.dataset && inDir !== null) await stageDataset(req.dataset.path, join(inDir, "dataset"));
       let logs: Pick<RunResult, "stdout" | "stderr" | "logsTruncated">;
+      /** the output, when the runtime wrote it itself from memory (the sql runtime's result.json): not read back */
+      let written: { path: string; bytes: Uint8Array } | null = null;
       if (req.runtime === "wasi" && inDir !== null) {
         if (!req.app) throw new RuntimeError("INVALID_MODULE", "the wasi runtime needs the app's module bytes");
         if (params.query !== undefined) throw new RuntimeError("INVALID_PARAMS", "params: `query` is for the sql runtime, not a wasi app");
@@ -161,18 +163,20 @@ export class Runtime {
         );
         logs = { stdout: reply.stdout, stderr: reply.stderr, logsTruncated: reply.stdoutTruncated || reply.stderrTruncated };
       } else if (req.runtime === "sql") {
-        logs = await this.runSql(req, params, outputDir, limits);
+        written = await this.runSql(req, params, outputDir, limits);
+        logs = { stdout: new Uint8Array(), stderr: new Uint8Array(), logsTruncated: false };
       } else {
         throw new RuntimeError("INVALID_PARAMS", `unknown runtime ${JSON.stringify(req.runtime)} (known: ${RUNTIMES.join(", ")})`);
       }
-      const files = await listOutput(outputDir);
+      const files = written ? [{ path: written.path, size: written.bytes.length }] : await listOutput(outputDir);
       const outputBytes = files.reduce((n, f) => n + f.size, 0);
       if (outputBytes > limits.outputBytes) {
         throw new RuntimeError("OUTPUT_TOO_LARGE", `output too large: ${outputBytes} bytes, the limit is ${limits.outputBytes}`);
       }
       let digest: string;
       try {
-        digest = await directoryDigest(outputDir);
+        // the directory the runtime wrote alone (it was empty) holds exactly `written`: the same digest, without the walk
+        digest = written ? filesDigest([written]) : await directoryDigest(outputDir);
       } catch (e) {
         if (e instanceof EncodingError) throw new RuntimeError("INVALID_OUTPUT", `invalid output: ${e.message}`);
         throw e;
@@ -205,13 +209,8 @@ export class Runtime {
     return entry;
   }
 
-  /** The `sql` runtime: the query's rows as canonical JSON in /out/result.json. */
-  private async runSql(
-    req: RunRequest,
-    params: Params,
-    outputDir: string,
-    limits: Limits,
-  ): Promise<Pick<RunResult, "stdout" | "stderr" | "logsTruncated">> {
+  /** The `sql` runtime: the query's rows as canonical JSON in /out/result.json (returned as written). */
+  private async runSql(req: RunRequest, params: Params, outputDir: string, limits: Limits): Promise<{ path: string; bytes: Uint8Array }> {
     if (params.query === undefined) throw new RuntimeError("INVALID_PARAMS", 'params: the sql runtime needs a `query`, e.g. {"query":"SELECT 1"}');
     if (params.args.length) throw new RuntimeError("INVALID_PARAMS", "params: `args` is for wasi apps, the sql runtime takes a `query`");
     const result = await runSql({
@@ -223,8 +222,9 @@ export class Runtime {
       maxMemoryBytes: limits.memoryBytes,
       signal: req.signal,
     });
-    await writeFile(join(outputDir, RESULT_FILE), canonicalJson(result));
-    return { stdout: new Uint8Array(), stderr: new Uint8Array(), logsTruncated: false };
+    const bytes = Buffer.from(canonicalJson(result), "utf8");
+    await writeFile(join(outputDir, RESULT_FILE), bytes);
+    return { path: RESULT_FILE, bytes };
   }
 }
 

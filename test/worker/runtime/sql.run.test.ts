@@ -5,10 +5,12 @@
  * environment that keeps views and data-driven 'now' reproducible.
  */
 import { expect } from "chai";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import initSqlJs from "sql.js";
+import { directoryDigest } from "../../../sdk/encoding";
+import { Runtime } from "../../../worker/runtime";
 import type { RuntimeErrorCode } from "../../../worker/runtime/errors";
 import { closeStandbyThreads, runInThread } from "../../../worker/runtime/thread";
 import { runSql, tableNameFor, type SqlRunOptions } from "../../../worker/runtime/sql";
@@ -65,6 +67,24 @@ describe("sql runtime: running queries", function () {
   after(async function () {
     await closeStandbyThreads();
     await rm(dir, { recursive: true, force: true });
+  });
+
+  it("through Runtime.run: the digest, computed from the result in memory, is its output directory's", async function () {
+    const runtime = new Runtime();
+    for (const [query, dataset] of [
+      ["SELECT segment, count(*) AS n, sum(ltv) FROM customers GROUP BY segment ORDER BY segment", { path: csvPath, name: "customers" }],
+      ["SELECT name, hex(photo) FROM customers ORDER BY id", { path: dbPath }],
+      ["SELECT 1 AS one, 'é' AS e", undefined],
+    ] as const) {
+      const r = await runtime.run({ runtime: "sql", dataset, params: JSON.stringify({ query }), seed: `0x${"ab".repeat(32)}` });
+      try {
+        expect(r.digest, query).to.equal(await directoryDigest(r.outputDir));
+        expect(r.files).to.deep.equal([{ path: "result.json", size: (await readFile(join(r.outputDir, "result.json"))).length }]);
+        expect(r.outputBytes).to.equal(r.files[0].size);
+      } finally {
+        await rm(r.outputDir, { recursive: true, force: true });
+      }
+    }
   });
 
   describe("answers with columns and rows", function () {
