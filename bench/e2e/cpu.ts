@@ -1,8 +1,8 @@
 /**
  * Where the CPU goes: the CPU time (user + system, every thread, exited ones included) each process of the system
  * spends while a request runs, read from Linux's /proc/<pid>/stat (and /proc/<pid>/task/<pid>/stat for the main
- * thread) before and after each measured request. On 2 cores the daemons,
- * the sandboxes and the chain compete for the same CPUs, so CPU spent anywhere during a request slows it down.
+ * thread) before and after each measured request. On 2 cores the daemons, the sandboxes and the chain compete for the
+ * same CPUs, so CPU spent anywhere during a request slows it down.
  *
  * The kernel counts in clock ticks (10 ms on most systems), so a single request's figure is coarse: the report gives
  * the mean over every request, which is exact enough over tens of them. Elsewhere than on Linux nothing is measured.

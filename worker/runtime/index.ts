@@ -136,13 +136,13 @@ export class Runtime {
     let inDir: string | null = null;
     try {
       if (req.dataset) await checkDataset(req.dataset.path);
-      // /in exists for a wasi app only: the sql runtime reads the dataset where it is
-      if (req.runtime === "wasi") inDir = await mkdtemp(join(tmpdir(), "concord-in-"));
-      if (req.dataset && inDir !== null) await stageDataset(req.dataset.path, join(inDir, "dataset"));
       let logs: Pick<RunResult, "stdout" | "stderr" | "logsTruncated">;
       /** the output, when the runtime wrote it itself from memory (the sql runtime's result.json): not read back */
       let written: { path: string; bytes: Uint8Array } | null = null;
-      if (req.runtime === "wasi" && inDir !== null) {
+      if (req.runtime === "wasi") {
+        // /in exists for a wasi app only: the sql runtime reads the dataset where it is
+        inDir = await mkdtemp(join(tmpdir(), "concord-in-"));
+        if (req.dataset) await stageDataset(req.dataset.path, join(inDir, "dataset"));
         if (!req.app) throw new RuntimeError("INVALID_MODULE", "the wasi runtime needs the app's module bytes");
         if (params.query !== undefined) throw new RuntimeError("INVALID_PARAMS", "params: `query` is for the sql runtime, not a wasi app");
         const prepared = await this.prepare(req.app, limits.memoryBytes);
