@@ -1,9 +1,9 @@
 /**
  * Results kept by the scheduler, addressed by their digest (what the consensus agreed on), so anyone can fetch a
- * task's output and check it against the chain. `put` refuses content that does not hash to the digest: for an
- * ordinary deal the digest is `directoryDigest` of the files, for a callback deal it is keccak256 of the callback
- * bytes. Layout, one directory per digest, made complete in a temporary directory then renamed into place (a reader
- * never sees half a result):
+ * task's output and check it against the chain. `put` refuses content that does not hash to the digest, checked in
+ * memory before anything is written: for an ordinary deal the digest is `directoryDigest` of the files (`filesDigest`
+ * gives it without writing them), for a callback deal it is keccak256 of the callback bytes. Layout, one directory
+ * per digest, made complete in a temporary directory then renamed into place (a reader never sees half a result):
  *
  *   <dir>/<digest>/manifest.json   {digest, kind: "directory"|"callback", files: [{path, size}], storedAt}
  *   <dir>/<digest>/files/<path>    the result files
@@ -11,7 +11,7 @@
 import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { getBytes, keccak256 } from "ethers";
-import { canonicalJson, directoryDigest, parseJsonExact } from "../../sdk/encoding";
+import { canonicalJson, filesDigest, parseJsonExact } from "../../sdk/encoding";
 
 export type ResultStoreErrorCode =
   | "INVALID_DIGEST"
@@ -111,8 +111,28 @@ function checkFiles(files: readonly ResultFileInput[], opts: ResultStoreOptions)
   }
 }
 
+/** A callback deal's files: `files` plus `callback-data`, the callback bytes. @throws ResultStoreError DIGEST_MISMATCH */
+function withCallbackFile(digest: string, files: readonly ResultFileInput[], callback: Uint8Array): ResultFileInput[] {
+  const actual = keccak256(callback);
+  if (actual !== digest) throw new ResultStoreError("DIGEST_MISMATCH", `keccak256 of the callback data is ${actual}, not ${digest}`);
+  const given = files.find((f) => f.path === CALLBACK_FILE);
+  if (!given) return [...files, { path: CALLBACK_FILE, content: callback }];
+  if (!Buffer.from(given.content).equals(Buffer.from(callback))) {
+    throw new ResultStoreError("DIGEST_MISMATCH", `the file ${CALLBACK_FILE} differs from the callback data`);
+  }
+  return [...files];
+}
+
+/** Refuses files (through `checkFiles` already) whose directoryDigest, computed in memory, is not `digest`. */
+function checkFilesDigest(digest: string, files: readonly ResultFileInput[]): void {
+  const actual = filesDigest(files.map((f) => ({ path: f.path, bytes: f.content })));
+  if (actual !== digest) throw new ResultStoreError("DIGEST_MISMATCH", `the files digest to ${actual}, not ${digest}`);
+}
+
 export class ResultStore {
   readonly options: ResultStoreOptions;
+  /** Writes in flight by digest: the puts of one digest that overlap (a trust-q task's reveals) share one write. */
+  private readonly writing = new Map<string, Promise<StoredResult>>();
 
   constructor(options: Partial<ResultStoreOptions> & { dir: string }) {
     this.options = { ...defaultResultStoreOptions, ...options };
@@ -124,52 +144,62 @@ export class ResultStore {
 
   /**
    * Stores a result after checking that it hashes to `digest`: keccak256(callbackData) for a callback deal (the
-   * bytes are also kept as the file `callback-data`), the directoryDigest of `files` otherwise. Storing a digest
-   * already stored is a no-op. @throws ResultStoreError (nothing is stored then)
+   * bytes are also kept as the file `callback-data`), the directoryDigest of `files` otherwise. Every put checks its
+   * own input first; then a digest already stored is a no-op and one being stored is awaited (the first content
+   * stored is kept), returning that manifest. A put whose shared write failed makes its own.
+   * @throws ResultStoreError (nothing is written then)
    */
   async put(digestInput: string, files: readonly ResultFileInput[], options: { callbackData?: Uint8Array | string | null } = {}): Promise<StoredResult> {
     const digest = normaliseDigest(digestInput);
     checkFiles(files, this.options);
+    const callback = options.callbackData == null ? null : getBytes(options.callbackData);
+    if (!callback) checkFilesDigest(digest, files);
+    const all = callback ? withCallbackFile(digest, files, callback) : files;
+
+    // No await between finding no write in flight and registering ours: overlapping puts cannot both write.
+    for (let shared = this.writing.get(digest); shared; shared = this.writing.get(digest)) {
+      try {
+        return await shared;
+      } catch {
+        // That write failed (its owner reports why): ours may not.
+      }
+    }
+    const write = this.write(digest, all, callback ? "callback" : "directory");
+    this.writing.set(digest, write);
+    try {
+      return await write;
+    } finally {
+      if (this.writing.get(digest) === write) this.writing.delete(digest);
+    }
+  }
+
+  /** Writes checked files unless the digest is stored already: complete in a temporary directory, then renamed. */
+  private async write(digest: string, files: readonly ResultFileInput[], kind: StoredResult["kind"]): Promise<StoredResult> {
     const existing = await this.get(digest);
     if (existing) return existing;
-
-    let all = [...files];
-    const callback = options.callbackData == null ? null : getBytes(options.callbackData);
-    if (callback) {
-      const actual = keccak256(callback);
-      if (actual !== digest) throw new ResultStoreError("DIGEST_MISMATCH", `keccak256 of the callback data is ${actual}, not ${digest}`);
-      const given = all.find((f) => f.path === CALLBACK_FILE);
-      if (given && !Buffer.from(given.content).equals(Buffer.from(callback))) {
-        throw new ResultStoreError("DIGEST_MISMATCH", `the file ${CALLBACK_FILE} differs from the callback data`);
-      }
-      if (!given) all = [...all, { path: CALLBACK_FILE, content: callback }];
-    }
 
     await mkdir(this.options.dir, { recursive: true });
     const tmp = await mkdtemp(join(this.options.dir, ".incoming-"));
     try {
       const filesDir = join(tmp, "files");
       await mkdir(filesDir);
-      for (const f of all) {
+      for (const f of files) {
         const target = join(filesDir, ...f.path.split("/"));
         await mkdir(dirname(target), { recursive: true });
         await writeFile(target, f.content);
       }
-      if (!callback) {
-        const actual = await directoryDigest(filesDir);
-        if (actual !== digest) throw new ResultStoreError("DIGEST_MISMATCH", `the files digest to ${actual}, not ${digest}`);
-      }
       const stored: StoredResult = {
         digest,
-        kind: callback ? "callback" : "directory",
-        files: all.map((f) => ({ path: f.path, size: f.content.byteLength })).sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path))),
+        kind,
+        files: files.map((f) => ({ path: f.path, size: f.content.byteLength })).sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path))),
         storedAt: new Date().toISOString(),
       };
       await writeFile(join(tmp, "manifest.json"), `${JSON.stringify(stored, null, 2)}\n`);
       try {
         await rename(tmp, this.dirOf(digest));
       } catch (error) {
-        // Another put of the same digest won the race: its content hashes to the same digest, keep it.
+        // Another store on this directory (another scheduler process) stored the digest first: its content hashes to
+        // the digest too, keep it.
         const raced = await this.get(digest);
         if (raced) return raced;
         throw error;

@@ -4,14 +4,14 @@
  * as raw bytes; malformed digests and paths are 400s, unknown ones 404s.
  */
 import { expect } from "chai";
-import { mkdtempSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { AbiCoder, ZeroHash, keccak256 } from "ethers";
-import { EMPTY_DIRECTORY_DIGEST, directoryDigest } from "../../../sdk/encoding";
+import { EMPTY_DIRECTORY_DIGEST, directoryDigest, filesDigest } from "../../../sdk/encoding";
 import { resultsRouter } from "../../../scheduler/api/results";
 import { ResultStore, ResultStoreError, decodeResultFiles } from "../../../scheduler/api/result-store";
-import type { ResultFileInput } from "../../../scheduler/api/result-store";
+import type { ResultFileInput, StoredResult } from "../../../scheduler/api/result-store";
 import { tasksRouter } from "../../../scheduler/api/tasks";
 import type { TaskView } from "../../../scheduler/api/tasks";
 import { Served, get, serve } from "./helpers";
@@ -42,6 +42,15 @@ async function expectStoreError(promise: Promise<unknown>, code: string, message
     return;
   }
   expect.fail(`expected ResultStoreError ${code}`);
+}
+
+/** Counts the manifest reads: a put reads the manifest once per write it makes (is the digest stored already?). */
+class CountingStore extends ResultStore {
+  gets = 0;
+  override async get(digest: string): Promise<StoredResult | null> {
+    this.gets++;
+    return super.get(digest);
+  }
 }
 
 const RESULT: ResultFileInput[] = [
@@ -150,6 +159,93 @@ describe("scheduler API: results by digest and tasks", function () {
     expect(second).to.deep.equal(first);
     const r = await get(`${server.url}/results/${EMPTY_DIRECTORY_DIGEST}`);
     expect(r.json).to.deep.include({ digest: EMPTY_DIRECTORY_DIGEST, files: [], result: null });
+  });
+
+  it("overlapping puts of one digest (a trust-3 task's reveals) share one write: equal manifests, one directory, no temporary left", async function () {
+    const digest = await digestOf(RESULT);
+    // The same result written canonically by another worker: same digest, other bytes.
+    const canonical = [{ path: "result.json", content: bytes('{"columns":["n","s"],"rows":[[12345678901234567890,"a"]]}') }, RESULT[1]];
+    const counting = new CountingStore({ dir });
+    const [a, b, c] = await Promise.all([counting.put(digest, RESULT), counting.put(digest, [...RESULT].reverse()), counting.put(digest, canonical)]);
+    expect(b).to.deep.equal(a);
+    expect(c).to.deep.equal(a);
+    expect(counting.gets).to.equal(1); // one write, the other two awaited it
+    expect(readdirSync(dir)).to.deep.equal([digest]);
+    expect(readdirSync(join(dir, digest)).sort()).to.deep.equal(["files", "manifest.json"]);
+    expect(await store.get(digest)).to.deep.equal(a);
+    expect(readFileSync(join(dir, digest, "files", "result.json"))).to.deep.equal(Buffer.from(RESULT[0].content)); // the first put's bytes
+    expect(await counting.put(digest, canonical)).to.deep.equal(a); // stored: a no-op
+  });
+
+  it("checks each put's own files before anything is written: a mismatch is refused while a good put of the digest is in flight, and once stored", async function () {
+    const digest = await digestOf(RESULT);
+    const tampered = [{ ...RESULT[0], content: bytes('{"rows":[[1,"a"]],"columns":["n","s"]}') }, RESULT[1]];
+    const fresh = new ResultStore({ dir: join(dir, "store") });
+    await expectStoreError(fresh.put(digest, tampered), "DIGEST_MISMATCH", new RegExp(`the files digest to 0x[0-9a-f]{64}, not ${digest}`));
+    expect(existsSync(fresh.options.dir)).to.equal(false); // not even the store's directory
+
+    let settled = false;
+    const good = fresh.put(digest, RESULT).finally(() => (settled = true));
+    await expectStoreError(fresh.put(digest, tampered), "DIGEST_MISMATCH");
+    await expectStoreError(fresh.put(digest, [{ path: "../x", content: bytes("x") }]), "INVALID_PATH");
+    expect(settled).to.equal(false); // refused on their own, not by joining the good put
+    const stored = await good;
+    expect(readdirSync(fresh.options.dir)).to.deep.equal([digest]); // no .incoming-* left
+    expect(readFileSync(join(fresh.options.dir, digest, "files", "result.json"))).to.deep.equal(Buffer.from(RESULT[0].content));
+
+    await expectStoreError(fresh.put(digest, tampered), "DIGEST_MISMATCH");
+    expect(await fresh.put(digest, RESULT)).to.deep.equal(stored);
+
+    // The same for a callback deal: its own callback bytes are checked, whatever is in flight.
+    const callbackData = AbiCoder.defaultAbiCoder().encode(["uint256"], [7]);
+    const callbackDigest = keccak256(callbackData);
+    const inFlight = fresh.put(callbackDigest, [], { callbackData });
+    await expectStoreError(fresh.put(callbackDigest, [{ path: "callback-data", content: bytes("other") }], { callbackData }), "DIGEST_MISMATCH", /differs/);
+    await expectStoreError(fresh.put(callbackDigest, [], { callbackData: "0x01" }), "DIGEST_MISMATCH", /keccak256 of the callback data/);
+    expect((await inFlight).kind).to.equal("callback");
+    expect(readdirSync(fresh.options.dir).sort()).to.deep.equal([digest, callbackDigest].sort());
+  });
+
+  it("a put whose shared write failed makes its own write and stores the result", async function () {
+    const digest = await digestOf(RESULT);
+    // A directory without a manifest where the result goes (say, made by hand): the first write's rename fails.
+    mkdirSync(join(dir, digest, "files"), { recursive: true });
+    const first = store.put(digest, RESULT);
+    const twin = store.put(digest, RESULT); // joins the first put's write
+    // Removed as the first put fails, in the same tick: the twin's own write reaches its rename several I/O later.
+    const failure = first.then(
+      () => expect.fail("the first put should fail"),
+      (error: NodeJS.ErrnoException) => {
+        rmSync(join(dir, digest), { recursive: true });
+        return error;
+      },
+    );
+    expect((await failure).code).to.be.oneOf(["ENOTEMPTY", "EEXIST"]);
+    const stored = await twin;
+    expect(stored).to.deep.include({ digest, kind: "directory" });
+    expect(await store.get(digest)).to.deep.equal(stored);
+    expect(readdirSync(dir)).to.deep.equal([digest]); // neither write left its temporary
+    expect(await store.put(digest, RESULT)).to.deep.equal(stored);
+  });
+
+  it("the digest checked in memory is the directoryDigest of the stored files, for nested results", async function () {
+    const trees: ResultFileInput[][] = [
+      [...RESULT, { path: "logs/deep/er/x.bin", content: new Uint8Array([0, 255, 10, 13]) }, { path: "empty.txt", content: new Uint8Array() }],
+      // "a.txt" and the directory "a" sort differently by name ("." < "/") and by path; "é" precomposed (NFC).
+      [{ path: "a.txt", content: bytes("1") }, { path: "a/b.json", content: bytes(' {"b": [1, 2.50e1]} ') }, { path: "\u00e9/result.json", content: bytes("[]") }],
+      // U+FF61 sorts after U+1F600 by UTF-16 code units, before it by UTF-8 bytes (the order the digest uses).
+      [{ path: "\uff61.txt", content: bytes("x") }, { path: "\u{1f600}.txt", content: bytes("y") }, { path: "z/\u{1f600}/result.json", content: bytes("{}") }],
+      [{ path: "result.json", content: bytes("not json") }, { path: "r/e/s/u/l/t/s.json", content: bytes('{"k": 12345678901234567890}') }],
+    ];
+    for (const files of trees) {
+      const digest = await digestOf(files);
+      expect(filesDigest(files.map((f) => ({ path: f.path, bytes: f.content })))).to.equal(digest);
+      await store.put(digest, files);
+      expect(await directoryDigest(join(dir, digest, "files"))).to.equal(digest);
+      const changed = files.map((f, i) => (i === files.length - 1 ? { ...f, content: bytes("changed") } : f));
+      await expectStoreError(store.put(digest, changed), "DIGEST_MISMATCH");
+    }
+    expect(readdirSync(dir)).to.have.length(trees.length);
   });
 
   it("decodes the session's base64 files", async function () {
