@@ -8,7 +8,8 @@
  * - quorum reached: the commits are relayed on chain in one `contributeBatch` (core/consensus.ts relayPlan: the
  *   divergent ones too, so they are punished), the winners are asked to reveal, the other replicas cancelled;
  * - reveals arrive: the digest must match the commit and the files must hash to it (ResultStore); then one
- *   `revealBatch` and `finalize` with the result's URL (and the callback data for a callback deal);
+ *   `revealBatch` and `finalize` with the result's URL (and the callback data for a callback deal), sent right behind
+ *   the `contributeBatch` when every winner revealed before its receipt (`pipelineFinalize`);
  * - the reveal deadline passes with winners silent: `reopen`, and the policy dispatches again.
  * Chain events (watcher) are applied to the store idempotently. Lost workers' replicas are reassigned by the policy; a
  * worker that comes back with pending commits is asked again to reveal. Chain failures are retried on the next tick.
@@ -31,7 +32,7 @@ import type { ExpectedDeal, OrderSet } from "./matcher";
 import type { CommitFrame, FailedFrame, Pending, RevealedFrame, WorkerManager } from "./session/manager";
 import type { Db } from "./store/db";
 import { applyChainEvent, TASK_CHAIN_EVENTS } from "./store/chain-events";
-import { getDeal } from "./store/deals";
+import { getDeal, type Deal } from "./store/deals";
 import { addTaskEvent } from "./store/events";
 import {
   cancelReplica,
@@ -50,7 +51,7 @@ import {
   type Replica,
 } from "./store/replicas";
 import { dropSpeculativeTasks, taskDetail, taskView } from "./store/state";
-import { getTask, recordDealMatched, setTaskStatus, tasksNeedingAction, updateTask, type Task } from "./store/tasks";
+import { advanceTask, getTask, recordDealMatched, setTaskStatus, tasksNeedingAction, updateTask, type Task } from "./store/tasks";
 import { closeAllSessions, getWorker, scoreOf, workerConnected, workerDisconnected } from "./store/workers";
 
 export interface JobRouterOptions {
@@ -77,6 +78,38 @@ const SPECULATIVE_TASKS_MAX = 16;
  */
 function pipelinedFinalizeGas(lastUsed: bigint, contributors: number, callback: boolean): bigint {
   return 2n * lastUsed + 50_000n + 40_000n * BigInt(contributors) + (callback ? 150_000n : 0n);
+}
+
+/**
+ * The gas limit of a revealBatch sent right behind its contributeBatch (unestimated): 1.5 times what the last
+ * revealBatch of as many reveals used, and 30k more. A batch of n reveals does the same writes every time.
+ */
+function pipelinedRevealGas(lastUsed: bigint): bigint {
+  return (3n * lastUsed) / 2n + 30_000n;
+}
+
+/** A finalize under way: its revealBatch (when reveals were pending) and its finalize, sent or still to send. */
+interface FinalizeSteps {
+  digest: string;
+  results: Uint8Array;
+  /** "0x" when the deal has no callback */
+  callbackData: string;
+  callback: boolean;
+  reveals: number;
+  revealing?: Promise<TxResult>;
+  /** sent right behind the reveals; absent: sent (estimated) once they are mined */
+  finalizing?: Promise<FinalizeResult>;
+  /** the reveals were sent right behind their contributeBatch (`pipelineFinalize`) */
+  behindBatch?: boolean;
+}
+
+/** The address that signed `digest`, or null when `signature` is not a valid signature. */
+function signerOf(digest: string, signature: string): string | null {
+  try {
+    return recoverSigner(digest, signature);
+  } catch {
+    return null;
+  }
 }
 
 /** `read(id)` once per id, kept (registry entries and categories never change); a failed read is asked again next time. */
@@ -129,6 +162,10 @@ export class JobRouter {
   private readonly categories = new Map<string, Promise<CategoryView | null>>();
   /** the gas the last finalize used, with a callback or without (see `finalize`) */
   private readonly finalizeGasUsed = new Map<boolean, bigint>();
+  /** the gas the last revealBatch of n reveals used, by n (see `pipelineFinalize`) */
+  private readonly revealGasUsed = new Map<number, bigint>();
+  /** taskId → wakes the relay step waiting for its winners' reveals (see `pipelineFinalize`) */
+  private readonly revealWaiters = new Map<string, () => void>();
   /** speculative deals whose DealMatched came in, the chain's terms not recorded yet: their tasks may relay */
   private readonly confirmed = new Set<string>();
   private lastReconcile = 0;
@@ -521,22 +558,40 @@ export class JobRouter {
     const plan = relayPlan(consensus);
     const replicas = listReplicas(this.m.db, task.taskId);
     const byWorker = new Map(replicas.filter((r) => r.resultHash).map((r) => [r.worker.toLowerCase(), r]));
-    const items = plan.relay.map((c) => {
-      const r = byWorker.get(c.worker.toLowerCase())!;
-      return { dealId: task.dealId, index: BigInt(task.index), worker: r.worker, resultHash: r.resultHash!, resultSeal: r.resultSeal!, signature: r.contributionSignature! };
-    });
+    const relayed = plan.relay.map((c) => byWorker.get(c.worker.toLowerCase())!);
+    const items = relayed.map((r) => ({ dealId: task.dealId, index: BigInt(task.index), worker: r.worker, resultHash: r.resultHash!, resultSeal: r.resultSeal!, signature: r.contributionSignature! }));
     addTaskEvent(this.m.db, { taskId: task.taskId, kind: "consensus", detail: { resultHash: consensus.winner!.resultHash, relayed: items.length, divergent: consensus.divergent.length } });
     if (this.opts.commitMode === "direct") {
       // the workers' own `contribute` transactions reach the quorum on chain: resumeRelay waits for REVEALING
       this.kick();
       return;
     }
+    const onChainWinners = relayed.filter((r) => r.resultHash === consensus.winner!.resultHash).map((r) => r.replicaId);
+    let mined = false;
     this.chainStep(task, "contributeBatch", async () => {
-      const tx = await this.m.chain.contributeBatch(items);
+      let onSent!: () => void;
+      const sent = new Promise<void>((resolve) => (onSent = resolve));
+      const contributing = this.m.chain.contributeBatch(items, { onSent });
+      const pipelined = this.pipelineFinalize(task, onChainWinners, items.length, sent, contributing);
+      const tx = await contributing;
+      mined = true;
+      // the watcher may have applied this block's events, or the pipelined reveals' and finalize's, first: forward only
       addTaskEvent(this.m.db, { taskId: task.taskId, kind: "contributed", detail: { tx: tx.hash, gasUsed: String(tx.gasUsed) } });
-      setTaskStatus(this.m.db, task.taskId, "revealing");
-      await this.onReceipt(tx.events); // records the relayed winners; the tick it starts finalizes if they revealed
+      advanceTask(this.m.db, task.taskId, "revealing", ["committing"]);
+      await this.onReceipt(tx.events); // records the relayed winners; without a pipelined finalize, the tick it starts finalizes if they revealed
+      const steps = await pipelined;
+      if (!steps) return;
+      advanceTask(this.m.db, task.taskId, "finalizing", ["revealing"]);
+      try {
+        await this.settleFinalize(task, steps);
+      } catch (e) {
+        // the commits are on chain: the task stays `finalizing`, and the next tick resumes it the estimated way
+        this.revealGasUsed.delete(steps.reveals);
+        this.finalizeGasUsed.delete(steps.callback);
+        this.m.log.error({ taskId: task.taskId, err: (e as Error).message }, "pipelined finalize failed; resumed next tick");
+      }
     }, () => {
+      if (mined) return; // the commits are on chain: the task goes on from where it is (the tick, the watcher)
       // not on chain: forget the winner, the next tick decides again
       updateTask(this.m.db, task.taskId, { consensusHash: null });
       setTaskStatus(this.m.db, task.taskId, "dispatched", { reason: "relay failed" });
@@ -615,43 +670,114 @@ export class JobRouter {
       setTaskStatus(this.m.db, task.taskId, "revealing", { reason: "no reveal to finalize with" });
       return;
     }
-    const digest = revealed[0].resultDigest!;
     const pendingReveals = revealed.filter((r) => r.revealRelayedAt === null);
-    const callbackData = deal.callback ? revealed[0].callbackData ?? "0x" : "0x";
-    const results = toUtf8Bytes(`${this.opts.publicUrl}/results/${digest}`);
-    const callback = callbackData !== "0x";
-    const lastUsed = resumed ? undefined : this.finalizeGasUsed.get(callback);
+    const steps = this.finalizeSteps(task, deal, revealed, pendingReveals.length);
+    const lastUsed = resumed ? undefined : this.finalizeGasUsed.get(steps.callback);
     const contributors = replicas.filter((r) => r.relayedAt !== null).length;
-    const gasLimit = lastUsed === undefined ? undefined : pipelinedFinalizeGas(lastUsed, contributors, callback);
+    const gasLimit = lastUsed === undefined ? undefined : pipelinedFinalizeGas(lastUsed, contributors, steps.callback);
     this.chainStep(task, "finalize", async () => {
       if (resumed && (await this.m.chain.viewTask(task.taskId)).status === "COMPLETED") {
         setTaskStatus(this.m.db, task.taskId, "completed");
         return;
       }
-      // each step's own record first, then its receipt's events: whoever reads the task once it shows the step (a long
-      // poll woken by the first of these events) sees all of it
-      let finalizing: Promise<FinalizeResult> | undefined;
       if (pendingReveals.length) {
         const reveals = pendingReveals.map((r) => ({ taskId: task.taskId, worker: r.worker, resultDigest: r.resultDigest!, signature: r.revealSignature! }));
-        let revealing: Promise<TxResult>;
         if (gasLimit !== undefined) {
-          ({ reveal: revealing, finalize: finalizing } = this.m.chain.revealAndFinalize(reveals, { taskId: task.taskId, results, resultsCallback: callbackData, gasLimit }));
-          finalizing.catch(() => undefined); // awaited below, unless the reveals fail first
+          ({ reveal: steps.revealing, finalize: steps.finalizing } = this.m.chain.revealAndFinalize(reveals, { taskId: task.taskId, results: steps.results, resultsCallback: steps.callbackData, gasLimit }));
+          steps.finalizing.catch(() => undefined); // awaited in settleFinalize, unless the reveals fail first
         } else {
-          revealing = this.m.chain.revealBatch(reveals);
+          steps.revealing = this.m.chain.revealBatch(reveals);
         }
-        const rtx = await revealing;
-        addTaskEvent(this.m.db, { taskId: task.taskId, kind: "revealed", detail: { tx: rtx.hash, reveals: pendingReveals.length } });
-        await this.onReceipt(rtx.events);
       }
-      const ftx = await (finalizing ?? this.m.chain.finalize(task.taskId, results, callbackData));
-      this.finalizeGasUsed.set(callback, ftx.gasUsed);
-      updateTask(this.m.db, task.taskId, { resultDigest: digest, callbackData: callbackData === "0x" ? null : callbackData });
-      addTaskEvent(this.m.db, { taskId: task.taskId, kind: "finalized", detail: { tx: ftx.hash, digest, callbackFailed: ftx.callbackFailed, ...(finalizing ? { pipelined: true } : {}) } });
-      setTaskStatus(this.m.db, task.taskId, "completed");
-      await this.onReceipt(ftx.events);
-      this.m.log.info({ taskId: task.taskId, digest, tx: ftx.hash }, "task finalized");
-    }, () => this.finalizeGasUsed.delete(callback));
+      await this.settleFinalize(task, steps);
+    }, () => this.finalizeGasUsed.delete(steps.callback));
+  }
+
+  /** What a finalize of `task` sends, from its revealed replicas (`revealed[0]` gives the digest and callback data). */
+  private finalizeSteps(task: Task, deal: Deal, revealed: Replica[], reveals: number): FinalizeSteps {
+    const digest = revealed[0].resultDigest!;
+    const callbackData = deal.callback ? revealed[0].callbackData ?? "0x" : "0x";
+    return { digest, results: toUtf8Bytes(`${this.opts.publicUrl}/results/${digest}`), callbackData, callback: callbackData !== "0x", reveals };
+  }
+
+  /**
+   * Waits for a finalize's transactions (the finalize is sent, estimated, once the reveals are mined when it was not
+   * sent behind them) and records each: each step's own record first, then its receipt's events, so whoever reads the
+   * task once it shows the step (a long poll woken by the first of these events) sees all of it.
+   */
+  private async settleFinalize(task: Task, steps: FinalizeSteps): Promise<void> {
+    if (steps.revealing) {
+      const rtx = await steps.revealing;
+      this.revealGasUsed.set(steps.reveals, rtx.gasUsed);
+      addTaskEvent(this.m.db, { taskId: task.taskId, kind: "revealed", detail: { tx: rtx.hash, reveals: steps.reveals, ...(steps.behindBatch ? { pipelined: true } : {}) } });
+      await this.onReceipt(rtx.events);
+    }
+    const ftx = await (steps.finalizing ?? this.m.chain.finalize(task.taskId, steps.results, steps.callbackData));
+    this.finalizeGasUsed.set(steps.callback, ftx.gasUsed);
+    updateTask(this.m.db, task.taskId, { resultDigest: steps.digest, callbackData: steps.callback ? steps.callbackData : null });
+    addTaskEvent(this.m.db, { taskId: task.taskId, kind: "finalized", detail: { tx: ftx.hash, digest: steps.digest, callbackFailed: ftx.callbackFailed, ...(steps.finalizing ? { pipelined: true } : {}) } });
+    setTaskStatus(this.m.db, task.taskId, "completed");
+    await this.onReceipt(ftx.events);
+    this.m.log.info({ taskId: task.taskId, digest: steps.digest, tx: ftx.hash }, "task finalized");
+  }
+
+  /**
+   * The relay step's shortcut: when every winner of the batch has revealed to us before `contributeBatch` is mined
+   * (the reveals were asked for with it), `revealBatch` and `finalize` go out right behind it, both unestimated (their
+   * estimates would revert before the commits are on chain), with gas limits learnt from the last ones of their size
+   * and kind; nonces keep them in order, and on a chain with blocks all three can land in one block. The first
+   * revealBatch of its size and the first finalize of its kind take the usual way: the tick after the batch's receipt.
+   * Resolves null when it did not send (nothing learnt yet, a reveal missing when the batch was mined, the batch not
+   * sent); never rejects. If the batch fails after all, the two revert behind it and the relay step's failure handling
+   * decides again, as without the shortcut.
+   */
+  private async pipelineFinalize(task: Task, winners: string[], contributors: number, sent: Promise<void>, contributing: Promise<TxResult>): Promise<FinalizeSteps | null> {
+    const revealUsed = this.revealGasUsed.get(winners.length);
+    if (revealUsed === undefined || winners.length === 0) return null;
+    try {
+      const settled = contributing.then(() => true, () => false);
+      if (!(await this.revealedBefore(task.taskId, winners, settled))) return null;
+      if (!(await Promise.race([sent.then(() => true), settled]))) return null;
+      const deal = getDeal(this.m.db, task.dealId);
+      const revealed = winners.map((id) => getReplica(this.m.db, id));
+      if (!deal || revealed.some((r) => !r || r.times.revealed === null || !r.resultDigest || !r.revealSignature)) return null;
+      const steps = this.finalizeSteps(task, deal, revealed as Replica[], winners.length);
+      const finalizeUsed = this.finalizeGasUsed.get(steps.callback);
+      if (finalizeUsed === undefined) return null;
+      const reveals = (revealed as Replica[]).map((r) => ({ taskId: task.taskId, worker: r.worker, resultDigest: r.resultDigest!, signature: r.revealSignature! }));
+      const { reveal, finalize } = this.m.chain.revealAndFinalize(reveals, {
+        taskId: task.taskId,
+        results: steps.results,
+        resultsCallback: steps.callbackData,
+        gasLimit: pipelinedFinalizeGas(finalizeUsed, contributors, steps.callback),
+        revealGasLimit: pipelinedRevealGas(revealUsed),
+      });
+      // awaited in settleFinalize once the batch is mined; when the batch fails, nobody awaits them
+      reveal.catch(() => undefined);
+      finalize.catch(() => undefined);
+      return { ...steps, revealing: reveal, finalizing: finalize, behindBatch: true };
+    } catch (e) {
+      this.m.log.warn({ taskId: task.taskId, err: (e as Error).message }, "pipelined finalize not sent");
+      return null;
+    }
+  }
+
+  /** True once every replica of `ids` has revealed to us; false if `until` resolves first. */
+  private async revealedBefore(taskId: string, ids: string[], until: Promise<unknown>): Promise<boolean> {
+    let stopped = false;
+    void until.then(() => {
+      stopped = true;
+      this.revealWaiters.get(taskId)?.();
+    });
+    try {
+      for (;;) {
+        if (ids.every((id) => getReplica(this.m.db, id)?.times.revealed != null)) return true;
+        if (stopped) return false;
+        await new Promise<void>((wake) => this.revealWaiters.set(taskId, wake));
+      }
+    } finally {
+      this.revealWaiters.delete(taskId);
+    }
   }
 
   /** Runs one chain step for a task, never two at once; a failure is logged and the task retried next tick. */
@@ -686,9 +812,9 @@ export class JobRouter {
     const found = this.replicaOf(worker, f.replicaId, f.taskId);
     if (!found) return;
     const digest = hashMessage(this.m.chain.domain, "Contribution", { taskId: found.task.taskId, resultHash: f.resultHash, resultSeal: f.resultSeal });
-    const signer = recoverSigner(digest, f.signature);
+    const signer = signerOf(digest, f.signature);
     if (signer !== worker) {
-      failReplica(this.m.db, f.replicaId, { code: "BAD_SIGNATURE", message: `the Contribution is signed by ${signer}` });
+      failReplica(this.m.db, f.replicaId, { code: "BAD_SIGNATURE", message: `the Contribution is signed by ${signer ?? "nobody (not a signature)"}` });
       return;
     }
     recordCommit(this.m.db, f.replicaId, { resultHash: f.resultHash, resultSeal: f.resultSeal, signature: f.signature });
@@ -706,6 +832,12 @@ export class JobRouter {
       failReplica(this.m.db, f.replicaId, { code: "BAD_REVEAL", message: "the revealed digest does not match the commit" });
       return;
     }
+    // the Hub refuses a whole revealBatch for one bad signature: it never gets there
+    const signer = signerOf(hashMessage(this.m.chain.domain, "Reveal", { taskId: task.taskId, resultDigest: f.resultDigest }), f.signature);
+    if (signer !== worker) {
+      failReplica(this.m.db, f.replicaId, { code: "BAD_SIGNATURE", message: `the Reveal is signed by ${signer ?? "nobody (not a signature)"}` });
+      return;
+    }
     const deal = getDeal(this.m.db, task.dealId)!;
     try {
       await this.m.results.put(f.resultDigest, decodeResultFiles(f.files), { callbackData: deal.callback ? f.callbackData : null });
@@ -714,6 +846,7 @@ export class JobRouter {
       return;
     }
     recordReveal(this.m.db, f.replicaId, { resultDigest: f.resultDigest, signature: f.signature, callbackData: f.callbackData });
+    this.revealWaiters.get(task.taskId)?.();
     this.kick();
   }
 

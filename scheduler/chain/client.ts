@@ -177,6 +177,8 @@ export interface TxOptions {
   confirmations?: number;
   /** Called once the gas estimate passed, before the transaction is signed and broadcast (TxRequest.onEstimated). */
   onEstimated?: () => void;
+  /** Called once the node accepted the transaction, before its receipt is asked for (TxRequest.onSent). */
+  onSent?: () => void;
 }
 
 /** What the scheduler needs from the chain. */
@@ -234,12 +236,13 @@ export interface ChainClient {
   finalize(taskId: string, results: BytesLike, resultsCallback?: BytesLike, opts?: TxOptions): Promise<FinalizeResult>;
   /**
    * `revealBatch` then `finalize`, sent back to back (TxSender `sendAll`): finalize is signed without waiting for the
-   * reveals to be mined, so it cannot be estimated and goes out with `finalize.gasLimit`. Each resolves once confirmed;
-   * finalize is not sent when revealBatch could not be.
+   * reveals to be mined, so it cannot be estimated and goes out with `finalize.gasLimit`. With `revealGasLimit`,
+   * revealBatch is not estimated either (its contributions may not be mined yet: `contributeBatch` sent just before).
+   * Each resolves once confirmed; finalize is not sent when revealBatch could not be.
    */
   revealAndFinalize(
     reveals: RelayedReveal[],
-    finalize: { taskId: string; results: BytesLike; resultsCallback?: BytesLike; gasLimit: bigint },
+    finalize: { taskId: string; results: BytesLike; resultsCallback?: BytesLike; gasLimit: bigint; revealGasLimit?: bigint },
     opts?: TxOptions,
   ): { reveal: Promise<TxResult>; finalize: Promise<FinalizeResult> };
   reopen(taskId: string, opts?: TxOptions): Promise<TxResult>;
@@ -398,7 +401,10 @@ export class EthersChainClient implements ChainClient {
   }
 
   private async send(req: Omit<TxRequest, "to"> & { to?: string }, opts: TxOptions = {}): Promise<TxResult> {
-    const receipt = await this.sender.send({ to: this.hub, confirmations: opts.confirmations, onEstimated: opts.onEstimated, ...req }, opts.signal);
+    const receipt = await this.sender.send(
+      { to: this.hub, confirmations: opts.confirmations, onEstimated: opts.onEstimated, onSent: opts.onSent, ...req },
+      opts.signal,
+    );
     return this.txResult(receipt);
   }
 
@@ -660,13 +666,13 @@ export class EthersChainClient implements ChainClient {
 
   revealAndFinalize(
     reveals: RelayedReveal[],
-    f: { taskId: string; results: BytesLike; resultsCallback?: BytesLike; gasLimit: bigint },
+    f: { taskId: string; results: BytesLike; resultsCallback?: BytesLike; gasLimit: bigint; revealGasLimit?: bigint },
     opts: TxOptions = {},
   ): { reveal: Promise<TxResult>; finalize: Promise<FinalizeResult> } {
     let reqs: TxRequest[];
     try {
       reqs = [
-        { ...this.revealBatchRequest(reveals), to: this.hub, confirmations: opts.confirmations },
+        { ...this.revealBatchRequest(reveals), to: this.hub, confirmations: opts.confirmations, gasLimit: f.revealGasLimit },
         { ...this.finalizeRequest(f.taskId, f.results, f.resultsCallback ?? "0x"), to: this.hub, gasLimit: f.gasLimit, confirmations: opts.confirmations },
       ];
     } catch (e) {

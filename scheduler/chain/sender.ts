@@ -44,6 +44,8 @@ export interface TxSenderOptions extends RetryPolicy {
   confirmTimeoutMs: number;
   /** How often to poll for the receipt. */
   receiptPollMs: number;
+  /** An unestimated transaction reuses the fees read for another one this recently (0: always reads its own). */
+  feeReuseMs: number;
 }
 
 export const defaultTxSenderOptions: TxSenderOptions = {
@@ -51,6 +53,7 @@ export const defaultTxSenderOptions: TxSenderOptions = {
   gasHeadroomPercent: 25,
   confirmTimeoutMs: 120_000,
   receiptPollMs: 250,
+  feeReuseMs: 1_000,
   maxAttempts: 6,
   backoffMs: 200,
   maxBackoffMs: 5_000,
@@ -72,6 +75,11 @@ export interface TxRequest {
    */
   onEstimated?: () => void;
   /**
+   * Called once the node accepted the transaction (on an automining chain: once it is mined), before its receipt is
+   * asked for: a transaction that depends on this one can be sent from then on, and lands after it (the next nonce).
+   */
+  onSent?: () => void;
+  /**
    * Send with this gas limit, without an estimate: for a transaction that depends on one sent just before it and not
    * mined yet (see `sendAll`), which an estimate on the latest state would see reverting. It may revert on chain.
    */
@@ -91,6 +99,7 @@ interface Signed {
 export class TxSender {
   private queue: Promise<unknown> = Promise.resolve();
   private nextNonce: number | null = null;
+  private lastFees?: { fees: FeeData; at: number };
   readonly options: TxSenderOptions;
 
   constructor(
@@ -170,12 +179,12 @@ export class TxSender {
         await provider.send("eth_sendRawTransaction", [signed.raw]);
         this.nextNonce = signed.nonce + 1;
         logger.debug({ action: req.action, txHash: signed.hash, nonce: signed.nonce }, "transaction sent");
-        return signed;
+        return this.sent(req, signed);
       } catch (e) {
         if (e instanceof ChainError) throw e; // a revert at estimation, or a definitive failure
         if (signed !== null && (await this.isKnown(signed.hash))) {
           this.nextNonce = signed.nonce + 1;
-          return signed;
+          return this.sent(req, signed);
         }
         const kind = classifyError(e);
         if (kind === "revert") throw revertError(req.action, e, signed?.hash);
@@ -197,6 +206,15 @@ export class TxSender {
     }
   }
 
+  private sent(req: TxRequest, signed: Signed): Signed {
+    try {
+      req.onSent?.();
+    } catch (e) {
+      this.modules.logger.warn({ action: req.action, err: firstLine(e) }, "onSent hook failed");
+    }
+    return signed;
+  }
+
   /**
    * Estimates (a revert throws ChainError REVERTED), then signs with the next nonce. With `req.gasLimit`, no estimate;
    * `knownFees` (read for the transaction just before) saves the fee read.
@@ -209,14 +227,14 @@ export class TxSender {
     let fees: FeeData;
     if (req.gasLimit !== undefined) {
       gasLimit = req.gasLimit;
-      fees = knownFees ?? (await provider.getFeeData());
+      fees = knownFees ?? this.recentFees() ?? this.feesRead(await provider.getFeeData());
     } else {
       // the estimate and the fees go out together (one round trip); with both known, populateTransaction asks nothing
       const estimating = provider.estimateGas({ from: wallet.address, to: req.to, data: req.data, value: req.value ?? 0n }).catch((e: unknown) => {
         throw classifyError(e) === "revert" ? revertError(req.action, e) : e;
       });
       let estimate: bigint;
-      [estimate, fees] = await Promise.all([estimating, provider.getFeeData()]);
+      [estimate, fees] = await Promise.all([estimating, provider.getFeeData().then((f) => this.feesRead(f))]);
       try {
         req.onEstimated?.();
       } catch (e) {
@@ -235,6 +253,21 @@ export class TxSender {
     });
     const raw = await wallet.signTransaction(tx);
     return { raw, hash: keccak256(raw), nonce, gasLimit, fees };
+  }
+
+  private feesRead(fees: FeeData): FeeData {
+    this.lastFees = { fees, at: Date.now() };
+    return fees;
+  }
+
+  /**
+   * The fees read for a transaction less than `feeReuseMs` ago, for an unestimated one (which would otherwise pay a
+   * round trip for them alone). Safe on an EIP-1559 chain: ethers' maxFeePerGas is twice the base fee plus the tip, and
+   * the base fee rises by 12.5% a block at most.
+   */
+  private recentFees(): FeeData | undefined {
+    const last = this.lastFees;
+    return last && Date.now() - last.at < this.options.feeReuseMs ? last.fees : undefined;
   }
 
   private async isKnown(hash: string): Promise<boolean> {

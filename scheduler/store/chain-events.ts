@@ -13,7 +13,7 @@ import { address, bytes32, hexData, int, now as clock } from "./codec";
 import type { Db } from "./db";
 import { addTaskEvent, hasTaskEvent } from "./events";
 import { failReplica, listReplicas, markOnChain, settleOutcome } from "./replicas";
-import { canMoveTask, getTask, setTaskStatus, updateTask } from "./tasks";
+import { advanceTask, canMoveTask, getTask, setTaskStatus, updateTask } from "./tasks";
 
 type TaskEventArgs =
   | { name: "TaskInitialized"; args: { taskId: string } }
@@ -44,8 +44,7 @@ export const TASK_CHAIN_EVENTS: readonly TaskChainEvent["name"][] = [
 
 /** Moves the task forward when the chain says so and the guard allows it; a task already past that point stays. */
 function advance(db: Db, taskId: string, to: TaskStatus, from: readonly TaskStatus[], at: number, reason?: string): void {
-  const task = getTask(db, taskId)!;
-  if (from.includes(task.status) && canMoveTask(task.status, to)) setTaskStatus(db, taskId, to, { at, reason });
+  advanceTask(db, taskId, to, from, { at, reason });
 }
 
 /** Applies one event (see the module comment). `at` is when the scheduler saw it (ms). */

@@ -292,6 +292,15 @@ export function setTaskStatus(db: Db, taskId: string, status: TaskStatus, option
   })();
 }
 
+/**
+ * Moves a task to `to` only from one of the statuses `from` (and when the move is allowed): for a step that may find
+ * the task already moved on by someone else (the chain watcher applying a later event first). True if it moved.
+ */
+export function advanceTask(db: Db, taskId: string, to: TaskStatus, from: readonly TaskStatus[], options: { at?: number; reason?: string } = {}): boolean {
+  const task = getTask(db, taskId);
+  return task !== null && from.includes(task.status) && canMoveTask(task.status, to) && setTaskStatus(db, taskId, to, options);
+}
+
 export interface TaskPatch {
   consensusHash?: string | null;
   resultDigest?: string | null;

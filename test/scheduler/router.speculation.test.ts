@@ -5,323 +5,35 @@
  * landed).
  *
  * The router runs for real on an in-memory store; the chain and the WorkerManager are fakes that record what the
- * router asks of them. Workers are real ethers wallets: their Contribution signatures are checked by the router.
+ * router asks of them (router-world.ts). Workers are real ethers wallets: their Contribution signatures are checked by
+ * the router.
  */
-import { EventEmitter } from "node:events";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { expect } from "chai";
-import { Wallet, ZeroHash, getAddress, id, verifyTypedData } from "ethers";
-import type { TypedDataDomain } from "ethers";
-import pino from "pino";
-import { JobRouter, defaultJobRouterOptions, type JobRouterOptions } from "../../scheduler/router";
-import type { ExpectedDeal, OrderSet } from "../../scheduler/matcher";
-import type { AppEntry, CategoryView, ChainClient, DealTerms, TaskView, TxResult } from "../../scheduler/chain/client";
+import { Wallet, id, verifyTypedData } from "ethers";
 import type { HubEvent } from "../../scheduler/chain/events";
-import type { WorkerManager } from "../../scheduler/session/manager";
-import { ResultStore } from "../../scheduler/api";
 import { openDatabase } from "../../scheduler/store/state";
-import type { Db } from "../../scheduler/store/db";
 import { getDeal, upsertDeal, type NewDeal } from "../../scheduler/store/deals";
 import { taskTimeline } from "../../scheduler/store/events";
 import { getReplica, listReplicas } from "../../scheduler/store/replicas";
 import { getTask, listTasks } from "../../scheduler/store/tasks";
-import { listWorkers } from "../../scheduler/store/workers";
-import { MESSAGE_TYPES, dealId as dealIdOf, domain as concordDomain, hashOrder, signMessage, taskId as taskIdOf } from "../../sdk/eip712";
+import { MESSAGE_TYPES, dealId as dealIdOf } from "../../sdk/eip712";
+import { commitment } from "../../sdk/orders";
 import {
-  EMPTY_DATASET_ORDER,
-  buildAppOrder,
-  buildRequestOrder,
-  buildWorkerpoolOrder,
-  commitment,
-  authorizationSignature,
-  type RelayedContribution,
-} from "../../sdk/orders";
-import type { SchedulerFrame } from "../../sdk/session";
-
-const POOL = 1n;
-const CHAIN_ID = 31337;
-const HUB = getAddress("0x00000000000000000000000000000000000c0c0d");
-const TIMEREF = 60;
-const MATCH_TX = id("matchOrders tx");
-const nowSec = () => Math.floor(Date.now() / 1000);
-
-// ------------------------------------------------------------------------------------------------ fakes
-
-type Frame<T extends SchedulerFrame["type"]> = Extract<SchedulerFrame, { type: T }> & { worker: string };
-
-/** The WorkerManager as the router uses it: events in, frames out (recorded), a fixed set of connected workers. */
-class FakeManager extends EventEmitter {
-  readonly sent: { worker: string; frame: SchedulerFrame }[] = [];
-
-  constructor(private readonly addresses: readonly string[]) {
-    super();
-  }
-
-  workers(): { address: string; connectedAt: number; lastSeen: number }[] {
-    return this.addresses.map((address) => ({ address, connectedAt: 0, lastSeen: 0 }));
-  }
-
-  send(worker: string, frame: SchedulerFrame): boolean {
-    this.sent.push({ worker, frame });
-    return true;
-  }
-
-  frames<T extends SchedulerFrame["type"]>(type: T, filter: (f: Frame<T>) => boolean = () => true): Frame<T>[] {
-    return this.sent.filter((s) => s.frame.type === type).map((s) => ({ ...(s.frame as Extract<SchedulerFrame, { type: T }>), worker: s.worker })).filter(filter);
-  }
-}
-
-type ChainPart = Pick<
-  ChainClient,
-  "chainId" | "hub" | "address" | "domain" | "category" | "app" | "dataset" | "signAuthorization" | "viewDeal" | "dealTerms" | "viewTask" | "latestBlock" | "contributeBatch"
->;
-
-/** The chain as the router reads and writes it: `deals` is what the chain has; every write is recorded. */
-class FakeChain implements ChainPart {
-  readonly chainId = CHAIN_ID;
-  readonly hub = HUB;
-  readonly scheduler = new Wallet(id("scheduler key"));
-  readonly address = this.scheduler.address;
-  readonly domain: TypedDataDomain = concordDomain(CHAIN_ID, HUB);
-  /** the deals the chain has (matched) */
-  readonly deals = new Map<string, DealTerms>();
-  readonly batches: RelayedContribution[][] = [];
-  readonly calls = { category: 0, dealTerms: [] as string[] };
-  /** viewDeal calls that fail (an RPC error) before it answers again */
-  failViewDeal = 0;
-
-  async category(id: number | bigint): Promise<CategoryView | null> {
-    this.calls.category += 1;
-    return { id: Number(id), name: "S", timeref: TIMEREF };
-  }
-
-  async app(appId: bigint | number): Promise<AppEntry | null> {
-    return { id: BigInt(appId), name: "echo", runtime: "wasi", uri: "http://127.0.0.1:1/apps/echo.wasm", checksum: id("echo.wasm") };
-  }
-
-  async dataset(): Promise<null> {
-    return null;
-  }
-
-  signAuthorization(worker: string, taskId: string): Promise<string> {
-    return authorizationSignature(this.scheduler, this.domain, worker, taskId);
-  }
-
-  async viewDeal(dealId: string): Promise<DealTerms | null> {
-    if (this.failViewDeal > 0) {
-      this.failViewDeal -= 1;
-      throw new Error("viewDeal: connection reset");
-    }
-    return this.deals.get(dealId.toLowerCase()) ?? null;
-  }
-
-  async dealTerms(dealId: string): Promise<DealTerms | null> {
-    this.calls.dealTerms.push(dealId.toLowerCase());
-    return this.deals.get(dealId.toLowerCase()) ?? null;
-  }
-
-  async viewTask(taskId: string): Promise<TaskView> {
-    return {
-      taskId: taskId.toLowerCase(),
-      status: "UNSET",
-      dealId: ZeroHash,
-      index: 0,
-      contributionDeadline: 0,
-      revealDeadline: 0,
-      finalDeadline: 0,
-      contributorCount: 0,
-      winnerCount: 0,
-      revealCount: 0,
-      consensusHash: ZeroHash,
-      resultDigest: ZeroHash,
-    };
-  }
-
-  async latestBlock(): Promise<{ number: number; timestamp: number }> {
-    return { number: 300, timestamp: nowSec() };
-  }
-
-  /** Mined at once: every relayed commit is recorded on chain, and the first one's hash is the consensus. */
-  async contributeBatch(items: RelayedContribution[]): Promise<TxResult> {
-    this.batches.push(items);
-    const hash = id(`contributeBatch ${this.batches.length}`);
-    const taskId = taskIdOf(items[0].dealId, items[0].index);
-    const at = (logIndex: number) => ({ blockNumber: 200, blockHash: id("block 200"), transactionHash: hash, transactionIndex: 0, logIndex });
-    const events: HubEvent[] = items.map((c, i) => ({ name: "ContributionCommitted", args: { taskId, worker: c.worker, resultHash: c.resultHash }, ...at(i) }));
-    events.push({ name: "ConsensusReached", args: { taskId, consensusHash: items[0].resultHash, revealDeadline: BigInt(nowSec() + 600) }, ...at(items.length) });
-    return { hash, blockNumber: 200, gasUsed: 100_000n, events };
-  }
-
-  /** The deal as the chain would have it once `orders` are matched (the chain's own terms: ratios, start time…). */
-  termsOf(
-    expected: ExpectedDeal,
-    orders: OrderSet,
-    o: { volume?: number; startTime?: number; workerpool?: bigint; scheduler?: string; category?: number | null } = {},
-  ): DealTerms {
-    const startTime = o.startTime ?? nowSec() + 2;
-    const trust = Number(orders.request.trust);
-    return {
-      dealId: expected.dealId,
-      requester: orders.request.requester,
-      scheduler: o.scheduler ?? this.address,
-      callback: null,
-      app: orders.request.app,
-      dataset: 0n,
-      appPrice: orders.app.appprice,
-      datasetPrice: 0n,
-      workerpoolPrice: orders.workerpool.workerpoolprice,
-      startTime,
-      timeref: TIMEREF,
-      volume: o.volume ?? Number(expected.volume),
-      trust,
-      quorum: Math.max(1, trust),
-      workerStakeRatio: 30,
-      schedulerRewardRatio: 10,
-      contributionDeadline: startTime + 7 * TIMEREF,
-      finalDeadline: startTime + 10 * TIMEREF,
-      params: orders.request.params,
-      beneficiary: orders.request.beneficiary,
-      workerpool: o.workerpool ?? POOL,
-      category: o.category === undefined ? Number(orders.request.category) : o.category,
-      requestOrderHash: expected.requestHash,
-      appOrderHash: id("app order"),
-      datasetOrderHash: ZeroHash,
-      workerpoolOrderHash: id("workerpool order"),
-      matchedBlock: 101,
-      matchedTx: MATCH_TX,
-    };
-  }
-
-  /** The chain matched the deal: it has it from now on; returns its DealMatched event. */
-  match(terms: DealTerms): HubEvent {
-    this.deals.set(terms.dealId.toLowerCase(), terms);
-    return {
-      name: "DealMatched",
-      args: {
-        dealId: terms.dealId,
-        requestOrderHash: terms.requestOrderHash,
-        workerpool: terms.workerpool,
-        appOrderHash: terms.appOrderHash,
-        datasetOrderHash: terms.datasetOrderHash,
-        workerpoolOrderHash: terms.workerpoolOrderHash,
-        beneficiary: terms.beneficiary,
-        volume: BigInt(terms.volume),
-        params: terms.params,
-      },
-      blockNumber: terms.matchedBlock,
-      blockHash: id("block 101"),
-      transactionHash: terms.matchedTx,
-      transactionIndex: 0,
-      logIndex: 0,
-    };
-  }
-}
-
-// ------------------------------------------------------------------------------------------------ the world
-
-interface World {
-  router: JobRouter;
-  db: Db;
-  chain: FakeChain;
-  manager: FakeManager;
-  workers: Map<string, Wallet>;
-  close(): Promise<void>;
-}
-
-const opened: World[] = [];
-
-async function world(o: { workers?: number; commitMode?: JobRouterOptions["commitMode"]; reconcileMs?: number } = {}): Promise<World> {
-  const wallets = Array.from({ length: o.workers ?? 3 }, (_, i) => new Wallet(id(`worker ${i}`)));
-  const db = openDatabase(":memory:");
-  const chain = new FakeChain();
-  const manager = new FakeManager(wallets.map((w) => w.address));
-  const dir = mkdtempSync(join(tmpdir(), "concord-router-speculation-"));
-  const router = new JobRouter(
-    {
-      ...defaultJobRouterOptions,
-      workerpool: POOL,
-      publicUrl: "http://127.0.0.1:1",
-      tickMs: 10,
-      workerCapacity: 8,
-      reconcileMs: o.reconcileMs ?? 3_600_000,
-      commitMode: o.commitMode ?? "relay",
-    },
-    { db, chain: chain as unknown as ChainClient, manager: manager as unknown as WorkerManager, results: new ResultStore({ dir }), log: pino({ level: "silent" }) },
-  );
-  for (const w of wallets) manager.emit("joined", w.address, []);
-  await until(() => listWorkers(db).length === wallets.length, "the workers to join");
-  router.start();
-  const w: World = {
-    router,
-    db,
-    chain,
-    manager,
-    workers: new Map(wallets.map((wallet) => [wallet.address, wallet])),
-    close: async () => {
-      router.stop();
-      await new Promise((resolve) => setTimeout(resolve, 30)); // let a tick already under way end before the store closes
-      db.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-  opened.push(w);
-  return w;
-}
-
-/** Waits until `condition` holds (polling), or fails naming what it waited for. */
-async function until(condition: () => boolean, what: string, timeoutMs = 2_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
-/** Orders of a request for `volume` tasks with `trust`, and the deal the book expects their match to create. */
-function ordersFor(chain: FakeChain, o: { volume?: bigint; trust?: bigint; params?: string } = {}): { orders: OrderSet; expected: ExpectedDeal } {
-  const requester = new Wallet(id("requester")).address;
-  const volume = o.volume ?? 1n;
-  const trust = o.trust ?? 0n;
-  const request = buildRequestOrder({
-    app: 1n,
-    appmaxprice: 5n,
-    workerpool: POOL,
-    workerpoolmaxprice: 7n,
-    category: 0n,
-    requester,
-    volume,
-    trust,
-    params: o.params ?? '{"args":["speculate"]}',
-  });
-  const orders: OrderSet = {
-    app: { ...buildAppOrder({ app: 1n, appprice: 5n, volume: 1000n }), sign: "0x" },
-    dataset: EMPTY_DATASET_ORDER,
-    workerpool: { ...buildWorkerpoolOrder({ workerpool: POOL, workerpoolprice: 7n, category: 0n, volume: 1000n, trust }), sign: "0x" },
-    request: { ...request, sign: "0x" },
-  };
-  const requestHash = hashOrder(chain.domain, "RequestOrder", request);
-  return { orders, expected: { dealId: dealIdOf(requestHash, 0n), volume, requestHash } };
-}
-
-/**
- * The worker's signed commit of `digest` for the replica `assign` gave it, as its session delivers it; waits until the
- * store has it (`recorded: false`: until the router handled the frame, whatever it did with it).
- */
-async function commit(w: World, assign: Frame<"assign">, digest: string, { recorded = true } = {}): Promise<void> {
-  const wallet = w.workers.get(assign.worker)!;
-  const { resultHash, resultSeal } = commitment(wallet.address, assign.taskId, digest);
-  const signature = await signMessage(wallet, w.chain.domain, "Contribution", { taskId: assign.taskId, resultHash, resultSeal });
-  w.manager.emit("commit", wallet.address, { type: "commit", replicaId: assign.replicaId, taskId: assign.taskId, resultHash, resultSeal, signature });
-  if (!recorded) return new Promise((resolve) => setImmediate(resolve)); // the router handles it in a microtask
-  await until(() => getReplica(w.db, assign.replicaId)?.resultHash === resultHash.toLowerCase(), `the commit of ${assign.replicaId}`);
-}
-
-const taskOf = (dealId: string, index: number) => taskIdOf(dealId, index).toLowerCase();
-const assignsOf = (w: World, taskId: string) => w.manager.frames("assign", (f) => f.taskId === taskId);
-const kinds = (w: World, taskId: string) => taskTimeline(w.db, taskId).map((e) => e.kind);
-const DIGEST = id("the result");
+  DIGEST,
+  MATCH_TX,
+  POOL,
+  TIMEREF,
+  assignsOf,
+  commit,
+  kinds,
+  nowSec,
+  opened,
+  ordersFor,
+  taskOf,
+  until,
+  world,
+  type World,
+} from "./router-world";
 
 /** A speculative deal of one task with quorum 2 (three replicas), two of them committed to the same digest. */
 async function speculativeQuorum(w: World) {
