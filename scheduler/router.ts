@@ -8,8 +8,7 @@
  * - quorum reached: the commits are relayed on chain in one `contributeBatch` (core/consensus.ts relayPlan: the
  *   divergent ones too, so they are punished), the winners are asked to reveal, the other replicas cancelled;
  * - reveals arrive: the digest must match the commit and the files must hash to it (ResultStore); then one
- *   `revealBatch` and `finalize` with the result's URL (and the callback data for a callback deal), sent right behind
- *   the `contributeBatch` when every winner revealed before its receipt (`pipelineFinalize`);
+ *   `revealBatch` and `finalize` with the result's URL (and the callback data for a callback deal);
  * - the reveal deadline passes with winners silent: `reopen`, and the policy dispatches again.
  * Chain events (watcher) are applied to the store idempotently. Lost workers' replicas are reassigned by the policy; a
  * worker that comes back with pending commits is asked again to reveal. Chain failures are retried on the next tick.
@@ -81,8 +80,8 @@ function pipelinedFinalizeGas(lastUsed: bigint, contributors: number, callback: 
 }
 
 /**
- * The gas limit of a revealBatch sent right behind its contributeBatch (unestimated): 1.5 times what the last
- * revealBatch of as many reveals used, and 30k more. A batch of n reveals does the same writes every time.
+ * The gas limit of an unestimated revealBatch: 1.5 times what the last revealBatch of as many reveals used, and 30k
+ * more. A batch of n reveals does the same writes every time.
  */
 function pipelinedRevealGas(lastUsed: bigint): bigint {
   return (3n * lastUsed) / 2n + 30_000n;
@@ -99,8 +98,8 @@ interface FinalizeSteps {
   revealing?: Promise<TxResult>;
   /** sent right behind the reveals; absent: sent (estimated) once they are mined */
   finalizing?: Promise<FinalizeResult>;
-  /** the reveals were sent right behind their contributeBatch (`pipelineFinalize`) */
-  behindBatch?: boolean;
+  /** the revealBatch went out unestimated, with a gas limit learnt from the last one of its size */
+  unestimated?: boolean;
 }
 
 /** The address that signed `digest`, or null when `signature` is not a valid signature. */
@@ -162,10 +161,8 @@ export class JobRouter {
   private readonly categories = new Map<string, Promise<CategoryView | null>>();
   /** the gas the last finalize used, with a callback or without (see `finalize`) */
   private readonly finalizeGasUsed = new Map<boolean, bigint>();
-  /** the gas the last revealBatch of n reveals used, by n (see `pipelineFinalize`) */
+  /** the gas the last revealBatch of n reveals used, by n (see `finalize`) */
   private readonly revealGasUsed = new Map<number, bigint>();
-  /** taskId → wakes the relay step waiting for its winners' reveals (see `pipelineFinalize`) */
-  private readonly revealWaiters = new Map<string, () => void>();
   /** speculative deals whose DealMatched came in, the chain's terms not recorded yet: their tasks may relay */
   private readonly confirmed = new Set<string>();
   private lastReconcile = 0;
@@ -566,30 +563,13 @@ export class JobRouter {
       this.kick();
       return;
     }
-    const onChainWinners = relayed.filter((r) => r.resultHash === consensus.winner!.resultHash).map((r) => r.replicaId);
     let mined = false;
     this.chainStep(task, "contributeBatch", async () => {
-      let onSent!: () => void;
-      const sent = new Promise<void>((resolve) => (onSent = resolve));
-      const contributing = this.m.chain.contributeBatch(items, { onSent });
-      const pipelined = this.pipelineFinalize(task, onChainWinners, items.length, sent, contributing);
-      const tx = await contributing;
+      const tx = await this.m.chain.contributeBatch(items);
       mined = true;
-      // the watcher may have applied this block's events, or the pipelined reveals' and finalize's, first: forward only
       addTaskEvent(this.m.db, { taskId: task.taskId, kind: "contributed", detail: { tx: tx.hash, gasUsed: String(tx.gasUsed) } });
-      advanceTask(this.m.db, task.taskId, "revealing", ["committing"]);
-      await this.onReceipt(tx.events); // records the relayed winners; without a pipelined finalize, the tick it starts finalizes if they revealed
-      const steps = await pipelined;
-      if (!steps) return;
-      advanceTask(this.m.db, task.taskId, "finalizing", ["revealing"]);
-      try {
-        await this.settleFinalize(task, steps);
-      } catch (e) {
-        // the commits are on chain: the task stays `finalizing`, and the next tick resumes it the estimated way
-        this.revealGasUsed.delete(steps.reveals);
-        this.finalizeGasUsed.delete(steps.callback);
-        this.m.log.error({ taskId: task.taskId, err: (e as Error).message }, "pipelined finalize failed; resumed next tick");
-      }
+      advanceTask(this.m.db, task.taskId, "revealing", ["committing"]); // forward only: the watcher may have been first
+      await this.onReceipt(tx.events); // records the relayed winners; the tick it starts finalizes if they revealed
     }, () => {
       if (mined) return; // the commits are on chain: the task goes on from where it is (the tick, the watcher)
       // not on chain: forget the winner, the next tick decides again
@@ -659,8 +639,10 @@ export class JobRouter {
    * failed step), so the chain is asked first whether it is already completed; on the live path the task was just
    * seen in REVEALING and only this scheduler can finalize it. Once a finalize of the same kind (with a callback or
    * not) went through, the next ones go out right behind their revealBatch, unestimated, with a gas limit from that
-   * one's gas used (`pipelinedFinalizeGas`): on a chain with blocks both land in the same block. A pipelined finalize
-   * that fails (say, out of gas) forgets that figure, and the resumed step finalizes the estimated way.
+   * one's gas used (`pipelinedFinalizeGas`): on a chain with blocks both land in the same block. Then the revealBatch
+   * itself also skips its estimate (and the fee read: the sender reuses recent fees) once one of as many reveals went
+   * through (`pipelinedRevealGas`): its commits are mined, the reveals checked on arrival. A step that fails (say, out
+   * of gas) forgets both figures, and the resumed step finalizes the estimated way.
    */
   private finalize(task: Task, { resumed = false } = {}): void {
     const deal = getDeal(this.m.db, task.dealId)!;
@@ -675,6 +657,9 @@ export class JobRouter {
     const lastUsed = resumed ? undefined : this.finalizeGasUsed.get(steps.callback);
     const contributors = replicas.filter((r) => r.relayedAt !== null).length;
     const gasLimit = lastUsed === undefined ? undefined : pipelinedFinalizeGas(lastUsed, contributors, steps.callback);
+    const revealUsed = gasLimit === undefined ? undefined : this.revealGasUsed.get(pendingReveals.length);
+    const revealGasLimit = revealUsed === undefined ? undefined : pipelinedRevealGas(revealUsed);
+    steps.unestimated = revealGasLimit !== undefined;
     this.chainStep(task, "finalize", async () => {
       if (resumed && (await this.m.chain.viewTask(task.taskId)).status === "COMPLETED") {
         setTaskStatus(this.m.db, task.taskId, "completed");
@@ -683,14 +668,17 @@ export class JobRouter {
       if (pendingReveals.length) {
         const reveals = pendingReveals.map((r) => ({ taskId: task.taskId, worker: r.worker, resultDigest: r.resultDigest!, signature: r.revealSignature! }));
         if (gasLimit !== undefined) {
-          ({ reveal: steps.revealing, finalize: steps.finalizing } = this.m.chain.revealAndFinalize(reveals, { taskId: task.taskId, results: steps.results, resultsCallback: steps.callbackData, gasLimit }));
+          ({ reveal: steps.revealing, finalize: steps.finalizing } = this.m.chain.revealAndFinalize(reveals, { taskId: task.taskId, results: steps.results, resultsCallback: steps.callbackData, gasLimit, revealGasLimit }));
           steps.finalizing.catch(() => undefined); // awaited in settleFinalize, unless the reveals fail first
         } else {
           steps.revealing = this.m.chain.revealBatch(reveals);
         }
       }
       await this.settleFinalize(task, steps);
-    }, () => this.finalizeGasUsed.delete(steps.callback));
+    }, () => {
+      this.finalizeGasUsed.delete(steps.callback);
+      this.revealGasUsed.delete(steps.reveals);
+    });
   }
 
   /** What a finalize of `task` sends, from its revealed replicas (`revealed[0]` gives the digest and callback data). */
@@ -709,7 +697,7 @@ export class JobRouter {
     if (steps.revealing) {
       const rtx = await steps.revealing;
       this.revealGasUsed.set(steps.reveals, rtx.gasUsed);
-      addTaskEvent(this.m.db, { taskId: task.taskId, kind: "revealed", detail: { tx: rtx.hash, reveals: steps.reveals, ...(steps.behindBatch ? { pipelined: true } : {}) } });
+      addTaskEvent(this.m.db, { taskId: task.taskId, kind: "revealed", detail: { tx: rtx.hash, reveals: steps.reveals, ...(steps.unestimated ? { unestimated: true } : {}) } });
       await this.onReceipt(rtx.events);
     }
     const ftx = await (steps.finalizing ?? this.m.chain.finalize(task.taskId, steps.results, steps.callbackData));
@@ -719,65 +707,6 @@ export class JobRouter {
     setTaskStatus(this.m.db, task.taskId, "completed");
     await this.onReceipt(ftx.events);
     this.m.log.info({ taskId: task.taskId, digest: steps.digest, tx: ftx.hash }, "task finalized");
-  }
-
-  /**
-   * The relay step's shortcut: when every winner of the batch has revealed to us before `contributeBatch` is mined
-   * (the reveals were asked for with it), `revealBatch` and `finalize` go out right behind it, both unestimated (their
-   * estimates would revert before the commits are on chain), with gas limits learnt from the last ones of their size
-   * and kind; nonces keep them in order, and on a chain with blocks all three can land in one block. The first
-   * revealBatch of its size and the first finalize of its kind take the usual way: the tick after the batch's receipt.
-   * Resolves null when it did not send (nothing learnt yet, a reveal missing when the batch was mined, the batch not
-   * sent); never rejects. If the batch fails after all, the two revert behind it and the relay step's failure handling
-   * decides again, as without the shortcut.
-   */
-  private async pipelineFinalize(task: Task, winners: string[], contributors: number, sent: Promise<void>, contributing: Promise<TxResult>): Promise<FinalizeSteps | null> {
-    const revealUsed = this.revealGasUsed.get(winners.length);
-    if (revealUsed === undefined || winners.length === 0) return null;
-    try {
-      const settled = contributing.then(() => true, () => false);
-      if (!(await this.revealedBefore(task.taskId, winners, settled))) return null;
-      if (!(await Promise.race([sent.then(() => true), settled]))) return null;
-      const deal = getDeal(this.m.db, task.dealId);
-      const revealed = winners.map((id) => getReplica(this.m.db, id));
-      if (!deal || revealed.some((r) => !r || r.times.revealed === null || !r.resultDigest || !r.revealSignature)) return null;
-      const steps = this.finalizeSteps(task, deal, revealed as Replica[], winners.length);
-      const finalizeUsed = this.finalizeGasUsed.get(steps.callback);
-      if (finalizeUsed === undefined) return null;
-      const reveals = (revealed as Replica[]).map((r) => ({ taskId: task.taskId, worker: r.worker, resultDigest: r.resultDigest!, signature: r.revealSignature! }));
-      const { reveal, finalize } = this.m.chain.revealAndFinalize(reveals, {
-        taskId: task.taskId,
-        results: steps.results,
-        resultsCallback: steps.callbackData,
-        gasLimit: pipelinedFinalizeGas(finalizeUsed, contributors, steps.callback),
-        revealGasLimit: pipelinedRevealGas(revealUsed),
-      });
-      // awaited in settleFinalize once the batch is mined; when the batch fails, nobody awaits them
-      reveal.catch(() => undefined);
-      finalize.catch(() => undefined);
-      return { ...steps, revealing: reveal, finalizing: finalize, behindBatch: true };
-    } catch (e) {
-      this.m.log.warn({ taskId: task.taskId, err: (e as Error).message }, "pipelined finalize not sent");
-      return null;
-    }
-  }
-
-  /** True once every replica of `ids` has revealed to us; false if `until` resolves first. */
-  private async revealedBefore(taskId: string, ids: string[], until: Promise<unknown>): Promise<boolean> {
-    let stopped = false;
-    void until.then(() => {
-      stopped = true;
-      this.revealWaiters.get(taskId)?.();
-    });
-    try {
-      for (;;) {
-        if (ids.every((id) => getReplica(this.m.db, id)?.times.revealed != null)) return true;
-        if (stopped) return false;
-        await new Promise<void>((wake) => this.revealWaiters.set(taskId, wake));
-      }
-    } finally {
-      this.revealWaiters.delete(taskId);
-    }
   }
 
   /** Runs one chain step for a task, never two at once; a failure is logged and the task retried next tick. */
@@ -846,7 +775,6 @@ export class JobRouter {
       return;
     }
     recordReveal(this.m.db, f.replicaId, { resultDigest: f.resultDigest, signature: f.signature, callbackData: f.callbackData });
-    this.revealWaiters.get(task.taskId)?.();
     this.kick();
   }
 

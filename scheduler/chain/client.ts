@@ -177,8 +177,6 @@ export interface TxOptions {
   confirmations?: number;
   /** Called once the gas estimate passed, before the transaction is signed and broadcast (TxRequest.onEstimated). */
   onEstimated?: () => void;
-  /** Called once the node accepted the transaction, before its receipt is asked for (TxRequest.onSent). */
-  onSent?: () => void;
 }
 
 /** What the scheduler needs from the chain. */
@@ -237,7 +235,7 @@ export interface ChainClient {
   /**
    * `revealBatch` then `finalize`, sent back to back (TxSender `sendAll`): finalize is signed without waiting for the
    * reveals to be mined, so it cannot be estimated and goes out with `finalize.gasLimit`. With `revealGasLimit`,
-   * revealBatch is not estimated either (its contributions may not be mined yet: `contributeBatch` sent just before).
+   * revealBatch is not estimated either (a round trip saved when its gas is known).
    * Each resolves once confirmed; finalize is not sent when revealBatch could not be.
    */
   revealAndFinalize(
@@ -401,10 +399,7 @@ export class EthersChainClient implements ChainClient {
   }
 
   private async send(req: Omit<TxRequest, "to"> & { to?: string }, opts: TxOptions = {}): Promise<TxResult> {
-    const receipt = await this.sender.send(
-      { to: this.hub, confirmations: opts.confirmations, onEstimated: opts.onEstimated, onSent: opts.onSent, ...req },
-      opts.signal,
-    );
+    const receipt = await this.sender.send({ to: this.hub, confirmations: opts.confirmations, onEstimated: opts.onEstimated, ...req }, opts.signal);
     return this.txResult(receipt);
   }
 

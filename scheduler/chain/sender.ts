@@ -75,11 +75,6 @@ export interface TxRequest {
    */
   onEstimated?: () => void;
   /**
-   * Called once the node accepted the transaction (on an automining chain: once it is mined), before its receipt is
-   * asked for: a transaction that depends on this one can be sent from then on, and lands after it (the next nonce).
-   */
-  onSent?: () => void;
-  /**
    * Send with this gas limit, without an estimate: for a transaction that depends on one sent just before it and not
    * mined yet (see `sendAll`), which an estimate on the latest state would see reverting. It may revert on chain.
    */
@@ -179,12 +174,12 @@ export class TxSender {
         await provider.send("eth_sendRawTransaction", [signed.raw]);
         this.nextNonce = signed.nonce + 1;
         logger.debug({ action: req.action, txHash: signed.hash, nonce: signed.nonce }, "transaction sent");
-        return this.sent(req, signed);
+        return signed;
       } catch (e) {
         if (e instanceof ChainError) throw e; // a revert at estimation, or a definitive failure
         if (signed !== null && (await this.isKnown(signed.hash))) {
           this.nextNonce = signed.nonce + 1;
-          return this.sent(req, signed);
+          return signed;
         }
         const kind = classifyError(e);
         if (kind === "revert") throw revertError(req.action, e, signed?.hash);
@@ -204,15 +199,6 @@ export class TxSender {
         await sleep(backoffDelay(attempt, this.options.backoffMs, this.options.maxBackoffMs), signal);
       }
     }
-  }
-
-  private sent(req: TxRequest, signed: Signed): Signed {
-    try {
-      req.onSent?.();
-    } catch (e) {
-      this.modules.logger.warn({ action: req.action, err: firstLine(e) }, "onSent hook failed");
-    }
-    return signed;
   }
 
   /**

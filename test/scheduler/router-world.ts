@@ -251,12 +251,15 @@ export class FakeChain implements ChainPart {
     const taskId = taskIdOf(items[0].dealId, items[0].index);
     const tx = this.tx(`contributeBatch ${this.batches.length}`);
     const events: HubEvent[] = items.map((c, i) => ({ name: "ContributionCommitted", args: { taskId, worker: c.worker, resultHash: c.resultHash }, ...tx.at(i) }));
-    events.push({ name: "ConsensusReached", args: { taskId, consensusHash: items[0].resultHash, revealDeadline: BigInt(nowSec() + 600) }, ...tx.at(items.length) });
+    // the Hub's consensus: the hash most items carry (relayPlan puts the divergent ones first)
+    const count = (h: string) => items.filter((c) => c.resultHash === h).length;
+    const consensusHash = items.map((c) => c.resultHash).reduce((best, h) => (count(h) > count(best) ? h : best));
+    events.push({ name: "ConsensusReached", args: { taskId, consensusHash, revealDeadline: BigInt(nowSec() + 600) }, ...tx.at(items.length) });
     const gate = new Deferred<boolean>();
     const batch = { mined: gate.promise, settled: false };
     const call = this.record({ method: "contributeBatch", taskId, items }, { hash: tx.hash, blockNumber: tx.blockNumber, gasUsed: this.gas.contributeBatch, events });
     this.batchOf.set(taskId.toLowerCase(), batch); // after `record`: its own beforeBatch looks at the previous one
-    call.send = () => opts.onSent?.();
+    call.send = () => undefined; // nothing waits for the node's acceptance of a batch any more
     const result = this.settle(call, { hold: this.holdBatches }, (ok) => {
       batch.settled = true;
       gate.resolve(ok);

@@ -324,23 +324,15 @@ describe("scheduler chain client", function () {
       provider.provider.destroy();
     });
 
-    it("sends revealBatch and finalize right behind a contributeBatch once the node took it (onSent): neither estimated, no new fee read", async function () {
-      const digest = id("pipelined behind the batch");
+    it("with revealGasLimit, sends revealBatch unestimated too: no estimate and no fee read after the batch's", async function () {
+      const digest = id("both unestimated");
       const m = await matchDeal(w, { trust: 3 });
       const taskId = taskIdOf(m.dealId, 0);
-      const signedReveals = await reveals(w, taskId, digest);
       const provider = countingProvider(w);
       const client = w.newClient({}, provider.provider);
-      let pair: ReturnType<typeof client.revealAndFinalize> | undefined;
-      let sentCalls = 0;
-      const batch = await client.contributeBatch(await contributions(w, m.dealId, 0, digest), {
-        onSent: () => {
-          sentCalls++;
-          pair = client.revealAndFinalize(signedReveals, { taskId, results: RESULTS, gasLimit: 400_000n, revealGasLimit: 300_000n });
-        },
-      });
-      expect(sentCalls).to.equal(1);
-      const [rtx, ftx] = await Promise.all([pair!.reveal, pair!.finalize]);
+      const batch = await client.contributeBatch(await contributions(w, m.dealId, 0, digest));
+      const pair = client.revealAndFinalize(await reveals(w, taskId, digest), { taskId, results: RESULTS, gasLimit: 400_000n, revealGasLimit: 300_000n });
+      const [rtx, ftx] = await Promise.all([pair.reveal, pair.finalize]);
       expect(ftx.resultDigest).to.equal(digest);
       expect(provider.calls.eth_estimateGas).to.equal(1); // the batch's only
       expect(provider.calls.eth_gasPrice).to.equal(1); // the fees read with the batch's estimate serve all three
@@ -353,13 +345,17 @@ describe("scheduler chain client", function () {
       provider.provider.destroy();
     });
 
-    it("calls onSent only for a transaction the node took: never for one refused at its estimate", async function () {
-      const m = await matchDeal(w, { trust: 1 });
-      let sent = 0;
-      const forged = await contributions(w, m.dealId, 0, id("forged"));
-      forged[0] = { ...forged[0], signature: forged[0].signature.slice(0, -4) + "0000" };
-      expect((await chainErrorOf(() => w.client.contributeBatch(forged, { onSent: () => sent++ }))).code).to.equal("REVERTED");
-      expect(sent).to.equal(0);
+    it("reads the fees again for an unestimated transaction once the last read is older than feeReuseMs", async function () {
+      const digest = id("fees read again");
+      const m = await matchDeal(w, { trust: 3 });
+      const taskId = taskIdOf(m.dealId, 0);
+      const provider = countingProvider(w);
+      const client = w.newClient({ feeReuseMs: 0 }, provider.provider);
+      await client.contributeBatch(await contributions(w, m.dealId, 0, digest));
+      const pair = client.revealAndFinalize(await reveals(w, taskId, digest), { taskId, results: RESULTS, gasLimit: 400_000n, revealGasLimit: 300_000n });
+      await Promise.all([pair.reveal, pair.finalize]);
+      expect(provider.calls.eth_gasPrice).to.equal(2); // the batch's, then the reveals' own (finalize reuses those in sendAll)
+      provider.provider.destroy();
     });
 
     it("sends no finalize when the reveals cannot be sent, and a finalize short of gas reverts on chain and can be redone", async function () {
