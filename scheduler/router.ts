@@ -166,7 +166,7 @@ export class JobRouter {
   /** speculative deals whose DealMatched came in, the chain's terms not recorded yet: their tasks may relay */
   private readonly confirmed = new Set<string>();
   private lastReconcile = 0;
-  private nextDeadlineCheck = 0;
+  private chainClock = { readAt: -Infinity, timestamp: 0 };
 
   constructor(
     private readonly opts: JobRouterOptions,
@@ -605,27 +605,33 @@ export class JobRouter {
 
   /**
    * Revealing: the Hub finalizes only when every winner on chain revealed, or after the reveal deadline with at least
-   * one reveal (the silent winners then lose their stake); with no reveal by then, the task is reopened. The winners are
-   * the replicas of the consensus hash whose contribution the chain recorded (the watcher's ContributionCommitted).
+   * one reveal on chain (the silent winners then lose their stake); with none by then, the task is reopened. The
+   * winners are the replicas of the consensus hash whose contribution the chain recorded (the watcher's
+   * ContributionCommitted), a failed one included: the chain still waits for it. Reveals go on chain before the
+   * deadline (revealBatch refuses them after it): all together once every winner revealed; the ones in so far as soon
+   * as a winner is known never to reveal (its reveal failed), or once the deadline is less than a timeref away.
    */
   private async onRevealing(task: Task, now: number): Promise<void> {
-    const winners = listReplicas(this.m.db, task.taskId).filter(
-      (r) => r.resultHash === task.consensusHash && r.relayedAt !== null && r.status !== "failed",
-    );
-    this.requestReveals(task.taskId, winners.filter((r) => r.times.revealRequested === null && r.status !== "lost").map((r) => r.replicaId));
+    const winners = listReplicas(this.m.db, task.taskId).filter((r) => r.resultHash === task.consensusHash && r.relayedAt !== null);
+    this.requestReveals(task.taskId, winners.filter((r) => r.times.revealRequested === null && r.status !== "lost" && r.status !== "failed").map((r) => r.replicaId));
     const revealed = winners.filter((r) => r.times.revealed !== null);
     if (winners.length > 0 && revealed.length === winners.length) {
       setTaskStatus(this.m.db, task.taskId, "finalizing");
       this.finalize(task);
       return;
     }
-    if (task.revealDeadline === null || now < this.nextDeadlineCheck) return;
-    this.nextDeadlineCheck = now + 1_000;
-    const chainNow = (await this.m.chain.latestBlock()).timestamp;
-    if (chainNow < task.revealDeadline) return;
-    if (revealed.length > 0) {
+    if (task.revealDeadline === null) return;
+    const pending = revealed.filter((r) => r.revealRelayedAt === null);
+    const chainNow = await this.chainTime(now);
+    if (chainNow < task.revealDeadline) {
+      const timeref = getDeal(this.m.db, task.dealId)?.timeref ?? 0;
+      const silentForSure = winners.some((r) => r.status === "failed" && r.times.revealed === null);
+      if (pending.length > 0 && (silentForSure || chainNow >= task.revealDeadline - timeref)) this.relayReveals(task, pending);
+      return;
+    }
+    if (winners.some((r) => r.revealRelayedAt !== null)) {
       setTaskStatus(this.m.db, task.taskId, "finalizing", { reason: "reveal deadline passed: silent winners are seized" });
-      this.finalize(task);
+      this.finalize(task, { revealsClosed: true });
     } else {
       this.chainStep(task, "reopen", async () => {
         const tx = await this.m.chain.reopen(task.taskId);
@@ -633,6 +639,23 @@ export class JobRouter {
       });
     }
   }
+
+  /** The reveals in so far, on chain before the deadline (some winner may never reveal); the task stays `revealing`. */
+  private relayReveals(task: Task, pending: Replica[]): void {
+    const reveals = pending.map((r) => ({ taskId: task.taskId, worker: r.worker, resultDigest: r.resultDigest!, signature: r.revealSignature! }));
+    this.chainStep(task, "revealBatch", async () => {
+      const rtx = await this.m.chain.revealBatch(reveals);
+      addTaskEvent(this.m.db, { taskId: task.taskId, kind: "revealed", detail: { tx: rtx.hash, reveals: reveals.length, partial: true } });
+      await this.onReceipt(rtx.events);
+    });
+  }
+
+  /** The chain's clock (its latest block's timestamp, s), read at most once a second for all tasks. */
+  private async chainTime(now: number): Promise<number> {
+    if (now - this.chainClock.readAt >= 1_000) this.chainClock = { readAt: now, timestamp: (await this.m.chain.latestBlock()).timestamp };
+    return this.chainClock.timestamp;
+  }
+
 
   /**
    * revealBatch of the reveals not yet on chain, then finalize. `resumed`: the task was left in `finalizing` (restart,
@@ -644,15 +667,15 @@ export class JobRouter {
    * through (`pipelinedRevealGas`): its commits are mined, the reveals checked on arrival. A step that fails (say, out
    * of gas) forgets both figures, and the resumed step finalizes the estimated way.
    */
-  private finalize(task: Task, { resumed = false } = {}): void {
+  private finalize(task: Task, { resumed = false, revealsClosed = false } = {}): void {
     const deal = getDeal(this.m.db, task.dealId)!;
     const replicas = listReplicas(this.m.db, task.taskId);
-    const revealed = replicas.filter((r) => r.times.revealed !== null && r.resultDigest && r.revealSignature);
+    const revealed = replicas.filter((r) => r.times.revealed !== null && r.resultDigest && r.revealSignature && (!revealsClosed || r.revealRelayedAt !== null));
     if (revealed.length === 0) {
       setTaskStatus(this.m.db, task.taskId, "revealing", { reason: "no reveal to finalize with" });
       return;
     }
-    const pendingReveals = revealed.filter((r) => r.revealRelayedAt === null);
+    const pendingReveals = revealsClosed ? [] : revealed.filter((r) => r.revealRelayedAt === null);
     const steps = this.finalizeSteps(task, deal, revealed, pendingReveals.length);
     const lastUsed = resumed ? undefined : this.finalizeGasUsed.get(steps.callback);
     const contributors = replicas.filter((r) => r.relayedAt !== null).length;
@@ -663,6 +686,11 @@ export class JobRouter {
     this.chainStep(task, "finalize", async () => {
       if (resumed && (await this.m.chain.viewTask(task.taskId)).status === "COMPLETED") {
         setTaskStatus(this.m.db, task.taskId, "completed");
+        return;
+      }
+      if (resumed && pendingReveals.length && task.revealDeadline !== null && (await this.chainTime(Date.now())) >= task.revealDeadline) {
+        // too late to reveal: the reveals already on chain finalize it, or none does and it is reopened (onRevealing)
+        setTaskStatus(this.m.db, task.taskId, "revealing", { reason: "reveal deadline passed before the reveals went on chain" });
         return;
       }
       if (pendingReveals.length) {

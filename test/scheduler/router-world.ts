@@ -165,6 +165,8 @@ export class FakeChain implements ChainPart {
   failViewDeal = 0;
   /** contributeBatch stays pending until the test sends and mines (or fails) it */
   holdBatches = false;
+  /** how far the chain's clock (latestBlock) is ahead of the host's, in seconds */
+  clockAheadSec = 0;
   /** the gas each write uses (revealBatch: by number of reveals) */
   readonly gas = { contributeBatch: 100_000n, revealBatch: (reveals: number) => 44_000n + 26_482n * BigInt(reveals), finalize: 98_764n };
   private seq = 0;
@@ -239,7 +241,7 @@ export class FakeChain implements ChainPart {
   }
 
   async latestBlock(): Promise<{ number: number; timestamp: number }> {
-    return { number: 300, timestamp: nowSec() };
+    return { number: 300, timestamp: nowSec() + this.clockAheadSec };
   }
 
   /**

@@ -282,4 +282,57 @@ describe("scheduler/router: revealBatch and finalize, unestimated once learnt, a
     await idle();
     expect(w.chain.writesOf(t.taskId).map((c) => c.method), "no revealBatch with a refused reveal in it").to.deep.equal(["contributeBatch"]);
   });
+
+  describe("the reveal deadline (ConsensusReached: 600 s ahead here, timeref 60 s)", () => {
+    /** Moves the fake chain's clock to `sec` after now, and runs a tick that reads it (the router reads it once a second). */
+    async function chainClockAt(w: World, sec: number): Promise<void> {
+      w.chain.clockAheadSec = sec;
+      (w.router as unknown as { chainClock: { readAt: number } }).chainClock.readAt = -Infinity;
+      w.router["kick"]();
+      await idle();
+    }
+
+    it("a winner whose reveal failed: the others' reveals go on chain at once; finalize alone once the deadline passed", async () => {
+      const w = await pipelineWorld();
+      const t = await relayed(w, "one winner fails");
+      const [forger, ...honest] = t.winners;
+      const other = await revealedFrame(w, honest[0], DIGEST);
+      w.manager.emit("revealed", forger.worker, { ...(await revealedFrame(w, forger, DIGEST)), signature: other.signature });
+      await eventually(() => getReplica(w.db, forger.replicaId)?.status === "failed", "the forged reveal refused");
+      const reveals = await revealAll(w, honest);
+      t.batch.mine();
+      await eventually(() => w.chain.writesOf(t.taskId, "revealBatch").length === 1, "the reveals in so far relayed");
+      const [partial] = w.chain.writesOf(t.taskId, "revealBatch");
+      expect(partial.reveals).to.have.deep.members(reveals);
+      await idle();
+      expect(getTask(w.db, t.taskId)!.status, "the chain waits for the failed winner until the deadline").to.equal("revealing");
+      expect(event(w, t.taskId, "revealed")!.detail).to.include({ reveals: 2, partial: true });
+
+      await chainClockAt(w, 599);
+      expect(methods(w, t.taskId)).to.deep.equal(["contributeBatch", "revealBatch"]);
+      await chainClockAt(w, 600);
+      await completed(w, t.taskId);
+      expect(methods(w, t.taskId), "no reveal after the deadline: finalize alone").to.deep.equal(["contributeBatch", "revealBatch", "finalize"]);
+      expect(moves(w, t.taskId).slice(-2)).to.deep.equal([
+        ["revealing", "finalizing", "reveal deadline passed: silent winners are seized"],
+        ["finalizing", "completed"],
+      ]);
+    });
+
+    it("a silent winner: the others' reveals go on chain once the deadline is less than a timeref away, then finalize alone", async () => {
+      const w = await pipelineWorld();
+      const t = await relayed(w, "one winner silent");
+      const reveals = await revealAll(w, t.winners.slice(1));
+      t.batch.mine();
+      await eventually(() => kinds(w, t.taskId).includes("contributed"), "the batch recorded");
+      await chainClockAt(w, 539);
+      expect(methods(w, t.taskId), "more than a timeref left: still waiting").to.deep.equal(["contributeBatch"]);
+      await chainClockAt(w, 540);
+      await eventually(() => w.chain.writesOf(t.taskId, "revealBatch").length === 1, "the reveals in so far relayed");
+      expect(w.chain.writesOf(t.taskId, "revealBatch")[0].reveals).to.have.deep.members(reveals);
+      await chainClockAt(w, 600);
+      await completed(w, t.taskId);
+      expect(methods(w, t.taskId)).to.deep.equal(["contributeBatch", "revealBatch", "finalize"]);
+    });
+  });
 });
