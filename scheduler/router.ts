@@ -9,7 +9,8 @@
  *   divergent ones too, so they are punished), the winners are asked to reveal, the other replicas cancelled;
  * - reveals arrive: the digest must match the commit and the files must hash to it (ResultStore); then one
  *   `revealBatch` and `finalize` with the result's URL (and the callback data for a callback deal);
- * - the reveal deadline passes with winners silent: `reopen`, and the policy dispatches again.
+ * - a winner does not reveal: the reveals in go on chain before the deadline, and after it `finalize` seizes the silent
+ *   winner; with no reveal at all, `reopen`, and the policy dispatches again.
  * Chain events (watcher) are applied to the store idempotently. Lost workers' replicas are reassigned by the policy; a
  * worker that comes back with pending commits is asked again to reveal. Chain failures are retried on the next tick.
  */
@@ -32,7 +33,7 @@ import type { CommitFrame, FailedFrame, Pending, RevealedFrame, WorkerManager } 
 import type { Db } from "./store/db";
 import { applyChainEvent, TASK_CHAIN_EVENTS } from "./store/chain-events";
 import { getDeal, type Deal } from "./store/deals";
-import { addTaskEvent } from "./store/events";
+import { addTaskEvent, lastTaskEventAt } from "./store/events";
 import {
   cancelReplica,
   failReplica,
@@ -102,8 +103,17 @@ interface FinalizeSteps {
   unestimated?: boolean;
 }
 
-/** The address that signed `digest`, or null when `signature` is not a valid signature. */
+/** secp256k1's n / 2: a larger s is refused by OpenZeppelin's ECDSA, so by the Hub. */
+const HALF_N = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0n;
+
+/**
+ * The address that signed `digest`, or null when `signature` is not one the Hub accepts (OpenZeppelin's ECDSA): 65
+ * bytes, v 27 or 28, a low s. ethers also takes a compact 64-byte signature or v 0/1, which the Hub would refuse.
+ */
 function signerOf(digest: string, signature: string): string | null {
+  if (!/^0x[0-9a-fA-F]{130}$/.test(signature)) return null;
+  const v = parseInt(signature.slice(130, 132), 16);
+  if ((v !== 27 && v !== 28) || BigInt("0x" + signature.slice(66, 130)) > HALF_N) return null;
   try {
     return recoverSigner(digest, signature);
   } catch {
@@ -612,26 +622,36 @@ export class JobRouter {
    * as a winner is known never to reveal (its reveal failed), or once the deadline is less than a timeref away.
    */
   private async onRevealing(task: Task, now: number): Promise<void> {
-    const winners = listReplicas(this.m.db, task.taskId).filter((r) => r.resultHash === task.consensusHash && r.relayedAt !== null);
+    // this round's winners: a reopen rejected the last round's (a new round relays after it)
+    const reopenedAt = lastTaskEventAt(this.m.db, task.taskId, "chain.TaskReopened") ?? -Infinity;
+    const winners = listReplicas(this.m.db, task.taskId).filter(
+      (r) => r.resultHash === task.consensusHash && r.relayedAt !== null && r.relayedAt >= reopenedAt && r.failureCode !== "REJECTED",
+    );
     this.requestReveals(task.taskId, winners.filter((r) => r.times.revealRequested === null && r.status !== "lost" && r.status !== "failed").map((r) => r.replicaId));
     const revealed = winners.filter((r) => r.times.revealed !== null);
-    if (winners.length > 0 && revealed.length === winners.length) {
-      setTaskStatus(this.m.db, task.taskId, "finalizing");
-      this.finalize(task);
+    const all = winners.length > 0 && revealed.length === winners.length;
+    if (task.revealDeadline === null) {
+      if (all) this.startFinalize(task);
       return;
     }
-    if (task.revealDeadline === null) return;
-    const pending = revealed.filter((r) => r.revealRelayedAt === null);
     const chainNow = await this.chainTime(now);
     if (chainNow < task.revealDeadline) {
+      if (all) return this.startFinalize(task);
+      const pending = revealed.filter((r) => r.revealRelayedAt === null);
       const timeref = getDeal(this.m.db, task.dealId)?.timeref ?? 0;
       const silentForSure = winners.some((r) => r.status === "failed" && r.times.revealed === null);
       if (pending.length > 0 && (silentForSure || chainNow >= task.revealDeadline - timeref)) this.relayReveals(task, pending);
       return;
     }
+    // the deadline passed: no reveal goes on chain any more
     if (winners.some((r) => r.revealRelayedAt !== null)) {
       setTaskStatus(this.m.db, task.taskId, "finalizing", { reason: "reveal deadline passed: silent winners are seized" });
       this.finalize(task, { revealsClosed: true });
+    } else if (revealed.length > 0) {
+      // reveals came in but none reached the chain in time: a reopen would seize their stake; the claim at the final
+      // deadline refunds the requester and unlocks every stake instead
+      setTaskStatus(this.m.db, task.taskId, "failed", { reason: "reveal deadline passed with no reveal on chain (left to the claim)" });
+      this.m.log.warn({ taskId: task.taskId }, "reveal deadline passed with the reveals received but none on chain: left to the claim");
     } else {
       this.chainStep(task, "reopen", async () => {
         const tx = await this.m.chain.reopen(task.taskId);
@@ -639,6 +659,12 @@ export class JobRouter {
       });
     }
   }
+
+  private startFinalize(task: Task): void {
+    setTaskStatus(this.m.db, task.taskId, "finalizing");
+    this.finalize(task);
+  }
+
 
   /** The reveals in so far, on chain before the deadline (some winner may never reveal); the task stays `revealing`. */
   private relayReveals(task: Task, pending: Replica[]): void {
@@ -689,7 +715,7 @@ export class JobRouter {
         return;
       }
       if (resumed && pendingReveals.length && task.revealDeadline !== null && (await this.chainTime(Date.now())) >= task.revealDeadline) {
-        // too late to reveal: the reveals already on chain finalize it, or none does and it is reopened (onRevealing)
+        // too late to reveal: onRevealing finalizes with the reveals already on chain, or leaves the task to the claim
         setTaskStatus(this.m.db, task.taskId, "revealing", { reason: "reveal deadline passed before the reveals went on chain" });
         return;
       }

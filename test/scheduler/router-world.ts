@@ -4,8 +4,7 @@
  * their Contribution signatures are checked by the router, their Reveal signatures are real.
  *
  * The chain's writes resolve at once by default (mined as soon as sent). A test drives them when it needs to:
- * `holdBatches` keeps every contributeBatch pending until the test `send`s it (its TxOptions.onSent) and `mine`s or
- * `fail`s it; `holdNext` / `failNext` do the same for the next write of a method. A revealAndFinalize lands behind its
+ * `holdBatches` keeps every contributeBatch pending until the test `mine`s or `fail`s it; `holdNext` / `failNext` do the same for the next write of a method. A revealAndFinalize lands behind its
  * task's contributeBatch (nonce order): it fails when that batch fails.
  */
 import { EventEmitter } from "node:events";
@@ -106,8 +105,6 @@ export interface WriteCall {
   state: "pending" | "mined" | "failed";
   /** the error it rejected with (revealAndFinalize: its revealBatch's) */
   error?: string;
-  /** contributeBatch: the node accepted it (calls the router's TxOptions.onSent) */
-  send(): void;
   /** resolves it (a held write) */
   mine(): void;
   /** rejects it (a held write) */
@@ -245,8 +242,8 @@ export class FakeChain implements ChainPart {
   }
 
   /**
-   * Every relayed commit is recorded on chain, and the first one's hash is the consensus. Mined at once (its onSent
-   * called first), or, with `holdBatches`, when the test says.
+   * Every relayed commit is recorded on chain, and the consensus is the hash most of them carry. Mined at once, or,
+   * with `holdBatches`, when the test says.
    */
   contributeBatch(items: RelayedContribution[], opts: TxOptions = {}): Promise<TxResult> {
     this.batches.push(items);
@@ -261,12 +258,10 @@ export class FakeChain implements ChainPart {
     const batch = { mined: gate.promise, settled: false };
     const call = this.record({ method: "contributeBatch", taskId, items }, { hash: tx.hash, blockNumber: tx.blockNumber, gasUsed: this.gas.contributeBatch, events });
     this.batchOf.set(taskId.toLowerCase(), batch); // after `record`: its own beforeBatch looks at the previous one
-    call.send = () => undefined; // nothing waits for the node's acceptance of a batch any more
     const result = this.settle(call, { hold: this.holdBatches }, (ok) => {
       batch.settled = true;
       gate.resolve(ok);
     });
-    if (!this.holdBatches) call.send();
     return result;
   }
 
@@ -426,7 +421,6 @@ export class FakeChain implements ChainPart {
       beforeBatch: batch !== undefined && !batch.settled,
       receipt,
       state: "pending",
-      send: () => undefined,
       mine: () => undefined,
       fail: () => undefined,
     };

@@ -10,7 +10,7 @@
  * the router did in reaction to the first.
  */
 import { expect } from "chai";
-import { hexlify, id, toUtf8Bytes } from "ethers";
+import { Signature, hexlify, id, toUtf8Bytes } from "ethers";
 import { taskTimeline, type TaskEvent } from "../../scheduler/store/events";
 import { getReplica } from "../../scheduler/store/replicas";
 import { getTask } from "../../scheduler/store/tasks";
@@ -83,7 +83,6 @@ async function revealAll(w: World, winners: Frame<"assign">[]): Promise<RelayedR
  */
 async function firstTask(w: World, o: { trust?: bigint; digests?: string[] } = {}) {
   const t = await relayed(w, "first", o);
-  t.batch.send();
   const reveals = await revealAll(w, t.winners);
   await idle();
   const sentBeforeMined = w.chain.writesOf(t.taskId).map((c) => c.method);
@@ -251,8 +250,8 @@ describe("scheduler/router: revealBatch and finalize, unestimated once learnt, a
   });
 
   // The watcher (confirmations 0 by default) may deliver the batch's block before the sender (1 confirmation, receipt
-  // polled) has its receipt: the relay step then finds the task moved on, and only moves it forward.
-  it("the watcher delivers the batch's events before its receipt: the relay step moves nothing back, the task finalizes", async () => {
+  // polled) has its receipt: the relay step then finds the task moved on, and moves it forward only.
+  it("the watcher delivers the batch's events before its receipt: the task moves to revealing once, and finalizes", async () => {
     const w = await pipelineWorld();
     await firstTask(w);
     const t = await relayed(w, "second");
@@ -333,6 +332,59 @@ describe("scheduler/router: revealBatch and finalize, unestimated once learnt, a
       await chainClockAt(w, 600);
       await completed(w, t.taskId);
       expect(methods(w, t.taskId)).to.deep.equal(["contributeBatch", "revealBatch", "finalize"]);
+    });
+
+    it("a winner revealing after the deadline, the others' reveals on chain: finalize alone, no revealBatch after the deadline", async () => {
+      const w = await pipelineWorld();
+      const t = await relayed(w, "late winner");
+      const [late, ...early] = t.winners;
+      await revealAll(w, early);
+      t.batch.mine();
+      await eventually(() => kinds(w, t.taskId).includes("contributed"), "the batch recorded");
+      await chainClockAt(w, 540);
+      await eventually(() => w.chain.writesOf(t.taskId, "revealBatch").length === 1, "the reveals in so far relayed");
+      await chainClockAt(w, 600);
+      await reveal(w, late, DIGEST); // in after the deadline: it cannot go on chain any more
+      await completed(w, t.taskId);
+      expect(methods(w, t.taskId)).to.deep.equal(["contributeBatch", "revealBatch", "finalize"]);
+      expect(w.chain.writesOf(t.taskId, "revealBatch")[0].reveals).to.have.length(2);
+    });
+
+    it("reveals received but none on chain by the deadline: no reopen (it would seize them), the task is left to the claim", async () => {
+      const w = await pipelineWorld();
+      const t = await relayed(w, "reveals stuck");
+      for (let i = 0; i < 20; i++) w.chain.failNext("revealBatch", "revealBatch: node unreachable");
+      await revealAll(w, t.winners.slice(1));
+      t.batch.mine();
+      await eventually(() => kinds(w, t.taskId).includes("contributed"), "the batch recorded");
+      await chainClockAt(w, 540);
+      await eventually(() => w.chain.writesOf(t.taskId, "revealBatch").length >= 1, "the partial revealBatch tried");
+      await idle();
+      const tried = w.chain.writesOf(t.taskId, "revealBatch").length;
+      await chainClockAt(w, 600);
+      await eventually(() => getTask(w.db, t.taskId)!.status === "failed", "the task failed");
+      expect(w.chain.writesOf(t.taskId, "revealBatch"), "no reveal after the deadline").to.have.length(tried);
+      expect(methods(w, t.taskId).filter((m) => m !== "revealBatch"), "no reopen").to.deep.equal(["contributeBatch"]);
+      expect(moves(w, t.taskId).at(-1)).to.deep.equal(["revealing", "failed", "reveal deadline passed with no reveal on chain (left to the claim)"]);
+    });
+
+    it("Reveal signatures the Hub refuses are refused on arrival: a compact 64-byte one, v = 0/1, a high s", async () => {
+      const w = await pipelineWorld();
+      const t = await relayed(w, "odd signatures");
+      const frames = await Promise.all(t.winners.map((a) => revealedFrame(w, a, DIGEST)));
+      const sig = Signature.from(frames[0].signature);
+      const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
+      const odd = [
+        sig.compactSerialized,
+        sig.r + sig.s.slice(2) + (sig.v === 27 ? "00" : "01"),
+        sig.r + (N - BigInt(sig.s)).toString(16).padStart(64, "0") + (sig.v === 27 ? "1c" : "1b"),
+      ];
+      for (const [i, signature] of odd.entries()) {
+        const a = t.winners[i];
+        w.manager.emit("revealed", a.worker, { ...(await revealedFrame(w, a, DIGEST)), signature });
+        await eventually(() => getReplica(w.db, a.replicaId)?.status === "failed", `odd signature ${i} refused`);
+        expect(getReplica(w.db, a.replicaId)).to.include({ failureCode: "BAD_SIGNATURE" });
+      }
     });
   });
 });

@@ -284,7 +284,11 @@ async function writeDurably(dir: string, name: string, text: string): Promise<vo
   try {
     renameSync(temp, join(dir, name));
   } catch (e) {
-    rmSync(temp, { force: true });
+    try {
+      rmSync(temp, { force: true });
+    } catch {
+      // the rename's error is the one to report
+    }
     throw e;
   }
   syncDirectory(dir);

@@ -345,7 +345,7 @@ describe("scheduler chain client", function () {
       provider.provider.destroy();
     });
 
-    it("reads the fees again for an unestimated transaction once the last read is older than feeReuseMs", async function () {
+    it("reads the fees again for an unestimated transaction when feeReuseMs is 0 (no reuse)", async function () {
       const digest = id("fees read again");
       const m = await matchDeal(w, { trust: 3 });
       const taskId = taskIdOf(m.dealId, 0);
