@@ -625,7 +625,7 @@ export class JobRouter {
     // this round's winners: a reopen rejected the last round's (a new round relays after it)
     const reopenedAt = lastTaskEventAt(this.m.db, task.taskId, "chain.TaskReopened") ?? -Infinity;
     const winners = listReplicas(this.m.db, task.taskId).filter(
-      (r) => r.resultHash === task.consensusHash && r.relayedAt !== null && r.relayedAt >= reopenedAt && r.failureCode !== "REJECTED",
+      (r) => r.resultHash === task.consensusHash && r.relayedAt !== null && r.relayedAt > reopenedAt && r.failureCode !== "REJECTED",
     );
     this.requestReveals(task.taskId, winners.filter((r) => r.times.revealRequested === null && r.status !== "lost" && r.status !== "failed").map((r) => r.replicaId));
     const revealed = winners.filter((r) => r.times.revealed !== null);

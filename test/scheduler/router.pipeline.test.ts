@@ -386,5 +386,34 @@ describe("scheduler/router: revealBatch and finalize, unestimated once learnt, a
         expect(getReplica(w.db, a.replicaId)).to.include({ failureCode: "BAD_SIGNATURE" });
       }
     });
+
+    it("after a reopen, the last round's winners (one whose reveal was refused) do not hold up the new round", async () => {
+      const w = await pipelineWorld();
+      const t = await relayed(w, "reopened", { trust: 1n, digests: [DIGEST] });
+      const [a] = t.winners;
+      const other = await revealedFrame(w, assignsOf(w, t.taskId)[1], DIGEST);
+      w.manager.emit("revealed", a.worker, { ...(await revealedFrame(w, a, DIGEST)), signature: other.signature });
+      await eventually(() => getReplica(w.db, a.replicaId)?.status === "failed", "the refused reveal");
+      t.batch.mine();
+      await eventually(() => kinds(w, t.taskId).includes("contributed"), "the batch recorded");
+      // no reveal went on chain by the deadline: the chain reopens the task (as the router's reopen would), some time
+      // after the batch (the store's clock is in ms: the rounds are told apart by it)
+      await new Promise((resolve) => setTimeout(resolve, 3));
+      await w.router.onChainEvent({ name: "TaskReopened", args: { taskId: t.taskId }, blockNumber: 400, blockHash: id("block 400"), transactionHash: id("reopen tx"), transactionIndex: 0, logIndex: 0 });
+      expect(getTask(w.db, t.taskId)).to.include({ status: "committing", consensusHash: null });
+
+      await new Promise((resolve) => setTimeout(resolve, 3));
+      w.router["kick"]();
+      await eventually(() => assignsOf(w, t.taskId).length > 2, "the new round dispatched");
+      const fresh = assignsOf(w, t.taskId).slice(2);
+      await commit(w, fresh[0], DIGEST);
+      await eventually(() => w.chain.writesOf(t.taskId, "contributeBatch").length === 2, "the new round's batch");
+      const batch = w.chain.writesOf(t.taskId, "contributeBatch")[1];
+      await reveal(w, fresh[0], DIGEST);
+      batch.mine();
+      await idle();
+      await completed(w, t.taskId);
+      expect(w.chain.writesOf(t.taskId, "revealBatch")[0].reveals!.map((r) => r.worker)).to.deep.equal([fresh[0].worker]);
+    });
   });
 });
