@@ -7,6 +7,7 @@
 import { expect } from "chai";
 import { JsonRpcProvider, Network, hexlify, id, keccak256, makeError, toUtf8Bytes } from "ethers";
 import { ResultStoreConsumer__factory } from "../../../typechain-types";
+import type { ChainClientOptions } from "../../../scheduler/chain/client";
 import { ChainError } from "../../../scheduler/chain/errors";
 import { authorizationSignature, commitment } from "../../../sdk/orders";
 import {
@@ -324,38 +325,39 @@ describe("scheduler chain client", function () {
       provider.provider.destroy();
     });
 
-    it("with revealGasLimit, sends revealBatch unestimated too: no estimate and no fee read after the batch's", async function () {
-      const digest = id("both unestimated");
+    /**
+     * A trust-3 task through a client on a counting provider: its batch relayed, then revealBatch and finalize sent
+     * together, both unestimated.
+     */
+    async function batchThenUnestimatedPair(label: string, options: Partial<ChainClientOptions> = {}) {
+      const digest = id(label);
       const m = await matchDeal(w, { trust: 3 });
       const taskId = taskIdOf(m.dealId, 0);
       const provider = countingProvider(w);
-      const client = w.newClient({}, provider.provider);
+      const client = w.newClient(options, provider.provider);
       const batch = await client.contributeBatch(await contributions(w, m.dealId, 0, digest));
       const pair = client.revealAndFinalize(await reveals(w, taskId, digest), { taskId, results: RESULTS, gasLimit: 400_000n, revealGasLimit: 300_000n });
       const [rtx, ftx] = await Promise.all([pair.reveal, pair.finalize]);
+      provider.provider.destroy();
+      return { digest, taskId, calls: provider.calls, batch, rtx, ftx };
+    }
+
+    it("with revealGasLimit, sends revealBatch unestimated too: no estimate and no fee read after the batch's", async function () {
+      const { digest, taskId, calls, batch, rtx, ftx } = await batchThenUnestimatedPair("both unestimated");
       expect(ftx.resultDigest).to.equal(digest);
-      expect(provider.calls.eth_estimateGas).to.equal(1); // the batch's only
-      expect(provider.calls.eth_gasPrice).to.equal(1); // the fees read with the batch's estimate serve all three
-      expect(provider.calls.eth_sendRawTransaction).to.equal(3);
+      expect(calls.eth_estimateGas).to.equal(1); // the batch's only
+      expect(calls.eth_gasPrice).to.equal(1); // the fees read with the batch's estimate serve all three
+      expect(calls.eth_sendRawTransaction).to.equal(3);
       const [c, r, f] = await Promise.all([batch.hash, rtx.hash, ftx.hash].map((h) => w.chain.provider.getTransaction(h)));
       expect([r!.nonce, f!.nonce]).to.deep.equal([c!.nonce + 1, c!.nonce + 2]);
       expect([r!.gasLimit, f!.gasLimit]).to.deep.equal([300_000n, 400_000n]);
       expect(r!.maxFeePerGas).to.equal(c!.maxFeePerGas);
       expect((await w.client.viewTask(taskId)).status).to.equal("COMPLETED");
-      provider.provider.destroy();
     });
 
     it("reads the fees again for an unestimated transaction when feeReuseMs is 0 (no reuse)", async function () {
-      const digest = id("fees read again");
-      const m = await matchDeal(w, { trust: 3 });
-      const taskId = taskIdOf(m.dealId, 0);
-      const provider = countingProvider(w);
-      const client = w.newClient({ feeReuseMs: 0 }, provider.provider);
-      await client.contributeBatch(await contributions(w, m.dealId, 0, digest));
-      const pair = client.revealAndFinalize(await reveals(w, taskId, digest), { taskId, results: RESULTS, gasLimit: 400_000n, revealGasLimit: 300_000n });
-      await Promise.all([pair.reveal, pair.finalize]);
-      expect(provider.calls.eth_gasPrice).to.equal(2); // the batch's, then the reveals' own (finalize reuses those in sendAll)
-      provider.provider.destroy();
+      const { calls } = await batchThenUnestimatedPair("fees read again", { feeReuseMs: 0 });
+      expect(calls.eth_gasPrice).to.equal(2); // the batch's, then the reveals' own (finalize reuses those in sendAll)
     });
 
     it("sends no finalize when the reveals cannot be sent, and a finalize short of gas reverts on chain and can be redone", async function () {
