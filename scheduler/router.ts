@@ -622,11 +622,7 @@ export class JobRouter {
    * as a winner is known never to reveal (its reveal failed), or once the deadline is less than a timeref away.
    */
   private async onRevealing(task: Task, now: number): Promise<void> {
-    // this round's winners: a reopen rejected the last round's (a new round relays after it)
-    const reopenedAt = lastTaskEventAt(this.m.db, task.taskId, "chain.TaskReopened") ?? -Infinity;
-    const winners = listReplicas(this.m.db, task.taskId).filter(
-      (r) => r.resultHash === task.consensusHash && r.relayedAt !== null && r.relayedAt > reopenedAt && r.failureCode !== "REJECTED",
-    );
+    const winners = this.roundWinners(task, listReplicas(this.m.db, task.taskId));
     this.requestReveals(task.taskId, winners.filter((r) => r.times.revealRequested === null && r.status !== "lost" && r.status !== "failed").map((r) => r.replicaId));
     const revealed = winners.filter((r) => r.times.revealed !== null);
     const all = winners.length > 0 && revealed.length === winners.length;
@@ -660,11 +656,19 @@ export class JobRouter {
     }
   }
 
+  /**
+   * The task's winners on chain in this round: the replicas of the consensus hash whose contribution was recorded after
+   * the last reopen (a reopen rejects the last round's winners; the new round relays after it).
+   */
+  private roundWinners(task: Task, replicas: Replica[]): Replica[] {
+    const reopenedAt = lastTaskEventAt(this.m.db, task.taskId, "chain.TaskReopened") ?? -Infinity;
+    return replicas.filter((r) => r.resultHash === task.consensusHash && r.relayedAt !== null && r.relayedAt > reopenedAt && r.failureCode !== "REJECTED");
+  }
+
   private startFinalize(task: Task): void {
     setTaskStatus(this.m.db, task.taskId, "finalizing");
     this.finalize(task);
   }
-
 
   /** The reveals in so far, on chain before the deadline (some winner may never reveal); the task stays `revealing`. */
   private relayReveals(task: Task, pending: Replica[]): void {
@@ -682,7 +686,6 @@ export class JobRouter {
     return this.chainClock.timestamp;
   }
 
-
   /**
    * revealBatch of the reveals not yet on chain, then finalize. `resumed`: the task was left in `finalizing` (restart,
    * failed step), so the chain is asked first whether it is already completed; on the live path the task was just
@@ -696,7 +699,9 @@ export class JobRouter {
   private finalize(task: Task, { resumed = false, revealsClosed = false } = {}): void {
     const deal = getDeal(this.m.db, task.dealId)!;
     const replicas = listReplicas(this.m.db, task.taskId);
-    const revealed = replicas.filter((r) => r.times.revealed !== null && r.resultDigest && r.revealSignature && (!revealsClosed || r.revealRelayedAt !== null));
+    const revealed = this.roundWinners(task, replicas).filter(
+      (r) => r.times.revealed !== null && r.resultDigest && r.revealSignature && (!revealsClosed || r.revealRelayedAt !== null),
+    );
     if (revealed.length === 0) {
       setTaskStatus(this.m.db, task.taskId, "revealing", { reason: "no reveal to finalize with" });
       return;
