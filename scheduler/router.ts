@@ -84,7 +84,7 @@ function pipelinedFinalizeGas(lastUsed: bigint, contributors: number, callback: 
  * The gas limit of an unestimated revealBatch: 1.5 times what the last revealBatch of as many reveals used, and 30k
  * more. A batch of n reveals does the same writes every time.
  */
-function pipelinedRevealGas(lastUsed: bigint): bigint {
+function unestimatedRevealGas(lastUsed: bigint): bigint {
   return (3n * lastUsed) / 2n + 30_000n;
 }
 
@@ -693,7 +693,7 @@ export class JobRouter {
    * not) went through, the next ones go out right behind their revealBatch, unestimated, with a gas limit from that
    * one's gas used (`pipelinedFinalizeGas`): on a chain with blocks both land in the same block. Then the revealBatch
    * itself also skips its estimate (and the fee read: the sender reuses recent fees) once one of as many reveals went
-   * through (`pipelinedRevealGas`): its commits are mined, the reveals checked on arrival. A step that fails (say, out
+   * through (`unestimatedRevealGas`): its commits are mined, the reveals checked on arrival. A step that fails (say, out
    * of gas) forgets both figures, and the resumed step finalizes the estimated way.
    */
   private finalize(task: Task, { resumed = false, revealsClosed = false } = {}): void {
@@ -712,7 +712,7 @@ export class JobRouter {
     const contributors = replicas.filter((r) => r.relayedAt !== null).length;
     const gasLimit = lastUsed === undefined ? undefined : pipelinedFinalizeGas(lastUsed, contributors, steps.callback);
     const revealUsed = gasLimit === undefined ? undefined : this.revealGasUsed.get(pendingReveals.length);
-    const revealGasLimit = revealUsed === undefined ? undefined : pipelinedRevealGas(revealUsed);
+    const revealGasLimit = revealUsed === undefined ? undefined : unestimatedRevealGas(revealUsed);
     steps.unestimated = revealGasLimit !== undefined;
     this.chainStep(task, "finalize", async () => {
       if (resumed && (await this.m.chain.viewTask(task.taskId)).status === "COMPLETED") {

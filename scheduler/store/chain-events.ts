@@ -13,7 +13,7 @@ import { address, bytes32, hexData, int, now as clock } from "./codec";
 import type { Db } from "./db";
 import { addTaskEvent, hasTaskEvent } from "./events";
 import { failReplica, listReplicas, markOnChain, settleOutcome } from "./replicas";
-import { advanceTask, canMoveTask, getTask, setTaskStatus, updateTask } from "./tasks";
+import { advanceTask, getTask, updateTask } from "./tasks";
 
 type TaskEventArgs =
   | { name: "TaskInitialized"; args: { taskId: string } }
@@ -42,11 +42,6 @@ export const TASK_CHAIN_EVENTS: readonly TaskChainEvent["name"][] = [
   "TaskClaimed",
 ];
 
-/** Moves the task forward when the chain says so and the guard allows it; a task already past that point stays. */
-function advance(db: Db, taskId: string, to: TaskStatus, from: readonly TaskStatus[], at: number, reason?: string): void {
-  advanceTask(db, taskId, to, from, { at, reason });
-}
-
 /** Applies one event (see the module comment). `at` is when the scheduler saw it (ms). */
 export function applyChainEvent(db: Db, event: TaskChainEvent, at = clock()): ApplyResult {
   const taskId = bytes32("taskId", event.args.taskId);
@@ -71,7 +66,7 @@ export function applyChainEvent(db: Db, event: TaskChainEvent, at = clock()): Ap
       case "ConsensusReached": {
         const consensusHash = bytes32("consensusHash", event.args.consensusHash);
         updateTask(db, taskId, { consensusHash, revealDeadline: Number(event.args.revealDeadline) }, at);
-        advance(db, taskId, "revealing", ["pending", "dispatched", "committing"], at);
+        advanceTask(db, taskId, "revealing", ["pending", "dispatched", "committing"], { at });
         detail.revealDeadline = Number(event.args.revealDeadline);
         break;
       }
@@ -91,7 +86,7 @@ export function applyChainEvent(db: Db, event: TaskChainEvent, at = clock()): Ap
           settleOutcome(db, r.replicaId, "disagreed", at);
         }
         updateTask(db, taskId, { consensusHash: null, revealDeadline: null }, at);
-        advance(db, taskId, "committing", ["revealing", "finalizing"], at, "reopened");
+        advanceTask(db, taskId, "committing", ["revealing", "finalizing"], { at, reason: "reopened" });
         detail.rejected = silent.map((r) => r.worker);
         break;
       }
@@ -99,7 +94,7 @@ export function applyChainEvent(db: Db, event: TaskChainEvent, at = clock()): Ap
         const digest = bytes32("resultDigest", event.args.resultDigest);
         const consensusHash = computeResultHash(taskId, digest).toLowerCase();
         updateTask(db, taskId, { resultDigest: digest, results: hexData("results", event.args.results), consensusHash }, at);
-        advance(db, taskId, "completed", ["pending", "dispatched", "committing", "revealing", "finalizing", "failed"], at);
+        advanceTask(db, taskId, "completed", ["pending", "dispatched", "committing", "revealing", "finalizing", "failed"], { at });
         // Every worker that committed gets its outcome, once: agreed when it had the result and did not stay silent.
         for (const r of listReplicas(db, taskId)) {
           if (r.resultHash === null || r.outcome !== null) continue;
@@ -112,7 +107,7 @@ export function applyChainEvent(db: Db, event: TaskChainEvent, at = clock()): Ap
         detail.callback = address("callback", event.args.callback);
         break;
       case "TaskClaimed":
-        advance(db, taskId, "claimed", ["pending", "dispatched", "committing", "revealing", "finalizing", "failed"], at);
+        advanceTask(db, taskId, "claimed", ["pending", "dispatched", "committing", "revealing", "finalizing", "failed"], { at });
         break;
     }
     addTaskEvent(db, { taskId, at, kind: `chain.${event.name}`, detail, dedupeKey: key });

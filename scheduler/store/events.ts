@@ -117,13 +117,13 @@ export function hasTaskEvent(db: Db, dedupeKey: string): boolean {
   return db.prepare("SELECT 1 FROM task_events WHERE dedupe_key = ?").get(dedupeKey) !== undefined;
 }
 
-/** A task's timeline, oldest first, with offsets from its first event. */
 /** When the last event of `kind` was recorded for the task (ms), or null. */
 export function lastTaskEventAt(db: Db, taskId: string, kind: string): number | null {
-  const row = db.prepare("SELECT MAX(at) AS at FROM task_events WHERE task_id = ? AND kind = ?").get(taskId.toLowerCase(), kind) as { at: number | null };
+  const row = db.prepare("SELECT MAX(at) AS at FROM task_events WHERE task_id = ? AND kind = ?").get(bytes32("taskId", taskId), kind) as { at: number | null };
   return row.at;
 }
 
+/** A task's timeline, oldest first, with offsets from its first event. */
 export function taskTimeline(db: Db, taskId: string): TaskEvent[] {
   const rows = db.prepare("SELECT id, task_id, at, kind, replica_id, worker, detail FROM task_events WHERE task_id = ? ORDER BY at, id").all(bytes32("taskId", taskId)) as EventRow[];
   const start = rows[0]?.at ?? 0;

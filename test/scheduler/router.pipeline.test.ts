@@ -102,7 +102,7 @@ const moves = (w: World, taskId: string) =>
     .filter((e) => e.kind === "task.status")
     .map((e) => [e.detail.from, e.detail.to, ...(e.detail.reason ? [e.detail.reason] : [])]);
 const resultsUrl = (digest: string) => hexlify(toUtf8Bytes(`${PUBLIC_URL}/results/${digest}`));
-/** `pipelinedRevealGas` and `pipelinedFinalizeGas` (no callback), as router.ts documents them. */
+/** `unestimatedRevealGas` and `pipelinedFinalizeGas` (no callback), as router.ts documents them. */
 const revealLimit = (used: bigint) => (3n * used) / 2n + 30_000n;
 const finalizeLimit = (used: bigint, contributors: number) => 2n * used + 50_000n + 40_000n * BigInt(contributors);
 
