@@ -177,6 +177,8 @@ export interface TxOptions {
   confirmations?: number;
   /** Called once the gas estimate passed, before the transaction is signed and broadcast (TxRequest.onEstimated). */
   onEstimated?: () => void;
+  /** Sent with this gas limit and no estimate (TxRequest.gasLimit): it may revert on chain, and then costs gas. */
+  gasLimit?: bigint;
 }
 
 /** What the scheduler needs from the chain. */
@@ -399,7 +401,8 @@ export class EthersChainClient implements ChainClient {
   }
 
   private async send(req: Omit<TxRequest, "to"> & { to?: string }, opts: TxOptions = {}): Promise<TxResult> {
-    const receipt = await this.sender.send({ to: this.hub, confirmations: opts.confirmations, onEstimated: opts.onEstimated, ...req }, opts.signal);
+    const { confirmations, onEstimated, gasLimit } = opts;
+    const receipt = await this.sender.send({ to: this.hub, confirmations, onEstimated, gasLimit, ...req }, opts.signal);
     return this.txResult(receipt);
   }
 

@@ -96,7 +96,7 @@ export interface WriteCall {
   /** finalize: `results` and `resultsCallback`, hex */
   results?: string;
   resultsCallback?: string;
-  /** revealAndFinalize: the finalize's gas limit, and the revealBatch's (absent: estimated) */
+  /** contributeBatch: its gas limit; revealAndFinalize: the finalize's, and the revealBatch's (absent: estimated) */
   gasLimit?: bigint;
   revealGasLimit?: bigint;
   /** what it resolves with once mined (revealAndFinalize: the revealBatch's receipt; `finalizeReceipt` the finalize's) */
@@ -256,7 +256,7 @@ export class FakeChain implements ChainPart {
     events.push({ name: "ConsensusReached", args: { taskId, consensusHash, revealDeadline: BigInt(nowSec() + 600) }, ...tx.at(items.length) });
     const gate = new Deferred<boolean>();
     const batch = { mined: gate.promise, settled: false };
-    const call = this.record({ method: "contributeBatch", taskId, items }, { hash: tx.hash, blockNumber: tx.blockNumber, gasUsed: this.gas.contributeBatch, events });
+    const call = this.record({ method: "contributeBatch", taskId, items, ...(opts.gasLimit === undefined ? {} : { gasLimit: opts.gasLimit }) }, { hash: tx.hash, blockNumber: tx.blockNumber, gasUsed: this.gas.contributeBatch, events });
     this.batchOf.set(taskId.toLowerCase(), batch); // after `record`: its own beforeBatch looks at the previous one
     const result = this.settle(call, { hold: this.holdBatches }, (ok) => {
       batch.settled = true;
