@@ -26,6 +26,7 @@ import { chooseReplicas, type Candidate } from "./core/replicas";
 import { seededRng, type Rng } from "./core/random";
 import type { TokenBucket } from "./core/bucket";
 import { percentile } from "./core/latency";
+import { REVEAL_DEADLINE_RATIO } from "./core/deadlines";
 import { decodeResultFiles, type ResultStore } from "./api/result-store";
 import type { TaskView } from "./api/tasks";
 import type { ExpectedDeal, OrderSet } from "./matcher";
@@ -394,8 +395,22 @@ export class JobRouter {
     for (const e of events) {
       if (e.name === "DealMatched") await this.onChainEvent(e);
       else this.applyTaskEvent(e);
+      if (e.name === "ConsensusReached") this.consensusClock(e.args.taskId, e.args.revealDeadline);
     }
     this.kick();
+  }
+
+  /**
+   * A ConsensusReached in a receipt just read dates its block: the Hub set the reveal deadline REVEAL_DEADLINE_RATIO
+   * timerefs after it. That is the chain's clock now, as good as a read of the latest block (`chainTime`), so the step
+   * right after the batch does not wait for one.
+   */
+  private consensusClock(taskId: string, revealDeadline: bigint): void {
+    const task = getTask(this.m.db, taskId.toLowerCase());
+    const deal = task && getDeal(this.m.db, task.dealId);
+    if (!deal) return;
+    const timestamp = Number(revealDeadline) - REVEAL_DEADLINE_RATIO * deal.timeref;
+    if (timestamp >= this.chainClock.timestamp) this.chainClock = { readAt: Date.now(), timestamp };
   }
 
   /**

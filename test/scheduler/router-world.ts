@@ -155,7 +155,7 @@ export class FakeChain implements ChainPart {
   /** the deals the chain has (matched) */
   readonly deals = new Map<string, DealTerms>();
   readonly batches: RelayedContribution[][] = [];
-  readonly calls = { category: 0, dealTerms: [] as string[], viewTask: [] as { seq: number; taskId: string }[] };
+  readonly calls = { category: 0, latestBlock: 0, dealTerms: [] as string[], viewTask: [] as { seq: number; taskId: string }[] };
   /** every write, in the order sent */
   readonly writes: WriteCall[] = [];
   /** viewDeal calls that fail (an RPC error) before it answers again */
@@ -238,6 +238,7 @@ export class FakeChain implements ChainPart {
   }
 
   async latestBlock(): Promise<{ number: number; timestamp: number }> {
+    this.calls.latestBlock += 1;
     return { number: 300, timestamp: nowSec() + this.clockAheadSec };
   }
 

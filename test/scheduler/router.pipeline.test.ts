@@ -102,7 +102,7 @@ const moves = (w: World, taskId: string) =>
     .filter((e) => e.kind === "task.status")
     .map((e) => [e.detail.from, e.detail.to, ...(e.detail.reason ? [e.detail.reason] : [])]);
 const resultsUrl = (digest: string) => hexlify(toUtf8Bytes(`${PUBLIC_URL}/results/${digest}`));
-/** `unestimatedRevealGas` and `pipelinedFinalizeGas` (no callback), as router.ts documents them. */
+/** `unestimatedBatchGas` and `pipelinedFinalizeGas` (no callback), as router.ts documents them. */
 const revealLimit = (used: bigint) => (3n * used) / 2n + 30_000n;
 const finalizeLimit = (used: bigint, contributors: number) => 2n * used + 50_000n + 40_000n * BigInt(contributors);
 
@@ -280,6 +280,21 @@ describe("scheduler/router: revealBatch and finalize, unestimated once learnt, a
     t.batch.mine();
     await idle();
     expect(w.chain.writesOf(t.taskId).map((c) => c.method), "no revealBatch with a refused reveal in it").to.deep.equal(["contributeBatch"]);
+  });
+
+  it("the finalize right after the batch reads no block for the chain's clock: the batch's ConsensusReached dates its block", async () => {
+    const w = await pipelineWorld();
+    const t = await relayed(w, "clock from the batch");
+    await revealAll(w, t.winners);
+    const router = w.router as unknown as { chainClock: { readAt: number; timestamp: number } };
+    router.chainClock.readAt = -Infinity; // no recent read to reuse
+    const reads = w.chain.calls.latestBlock;
+    t.batch.mine();
+    await completed(w, t.taskId);
+    expect(w.chain.calls.latestBlock - reads, "latestBlock reads").to.equal(0);
+    const reached = t.batch.receipt.events.find((e) => e.name === "ConsensusReached")!;
+    const revealDeadline = (reached.args as { revealDeadline: bigint }).revealDeadline;
+    expect(router.chainClock.timestamp, "the reveal deadline less 2 timerefs").to.equal(Number(revealDeadline) - 2 * 60);
   });
 
   describe("the reveal deadline (ConsensusReached: 600 s ahead here, timeref 60 s)", () => {
