@@ -179,11 +179,6 @@ export class JobRouter {
   private readonly contributeGasUsed = new Map<number, bigint>();
   /** speculative deals whose DealMatched came in, the chain's terms not recorded yet: their tasks may relay */
   private readonly confirmed = new Set<string>();
-  /**
-   * speculative deals whose matchOrders this process has queued (`speculate`) and not seen the end of: a transaction
-   * sent from now on has a later nonce, so it is mined after the match (see `relay`)
-   */
-  private readonly matching = new Set<string>();
   private lastReconcile = 0;
   private chainClock = { readAt: -Infinity, timestamp: 0 };
 
@@ -253,19 +248,16 @@ export class JobRouter {
   }
 
   /**
-   * A speculative deal is on chain (its DealMatched, or a contributeBatch of its task mined: `volume` null): its tasks
-   * past the chain's volume are dropped (once the volume is known), each task is told in its timeline, and the next
-   * tick may relay. The store keeps it `speculative` until `recordDeal` has the chain's terms (start time, the pool's
-   * ratios, the full volume), so a failed read of those is retried with the event.
+   * A speculative deal is on chain (its DealMatched): its tasks past the chain's volume are dropped, each task is told in
+   * its timeline, and the next tick may relay. The store keeps it `speculative` until `recordDeal` has the chain's terms
+   * (start time, the pool's ratios, the full volume), so a failed read of those is retried with the event.
    */
-  private confirm(dealId: string, volume: number | null, txHash: string | null): void {
-    this.matching.delete(dealId);
+  private confirm(dealId: string, volume: number, txHash: string | null): void {
     const known = getDeal(this.m.db, dealId);
-    if (!known?.speculative) return;
-    if (volume !== null) this.dropSpeculative(dealId, "the deal has fewer tasks", volume);
-    if (this.confirmed.has(dealId)) return;
+    if (!known?.speculative || this.confirmed.has(dealId)) return;
     this.confirmed.add(dealId);
-    for (let index = 0; index < Math.min(known.volume, volume ?? known.volume); index++) {
+    this.dropSpeculative(dealId, "the deal has fewer tasks", volume);
+    for (let index = 0; index < Math.min(known.volume, volume); index++) {
       const taskId = taskIdOf(dealId, index).toLowerCase();
       addTaskEvent(this.m.db, { taskId, kind: "deal.confirmed", detail: { tx: txHash }, dedupeKey: `deal.confirmed:${taskId}` });
     }
@@ -343,7 +335,6 @@ export class JobRouter {
       requestOrderHash: expected.requestHash,
       speculative: true,
     });
-    this.matching.add(expected.dealId);
     this.m.log.info({ dealId: expected.dealId, tasks: volume }, "deal started while its match is mined");
     this.kick({ now: true }); // its dispatch goes first: the match's own signing and broadcast can wait a moment
     return true;
@@ -359,7 +350,6 @@ export class JobRouter {
   }
 
   private dropSpeculative(dealId: string, reason: string, fromIndex = 0): boolean {
-    if (fromIndex === 0) this.matching.delete(dealId);
     const live = dropSpeculativeTasks(this.m.db, dealId, fromIndex);
     for (const r of live ?? []) this.m.manager.send(r.worker, { type: "cancel", replicaId: r.replicaId, taskId: r.taskId, reason });
     return live !== null;
@@ -467,8 +457,8 @@ export class JobRouter {
       const decision = nextActions(view, now, stats, this.bucket, this.opts.policy);
       this.bucket = decision.bucket;
       for (const action of decision.actions) {
-        // a speculative deal's tasks run, but are not given up before the deal is there (nor relayed, but see `relay`)
-        if (speculative && action.type === "giveUp") continue;
+        // a speculative deal's tasks run, but nothing goes on chain (nor is given up) before the deal is there
+        if (speculative && (action.type === "reveal" || action.type === "giveUp")) continue;
         switch (action.type) {
           case "dispatch":
             await this.dispatch(task, action.count);
@@ -480,7 +470,7 @@ export class JobRouter {
             this.cancel(task, action.replicaIds, action.reason);
             break;
           case "reveal":
-            if (decision.consensus.winner) this.relay(task, decision.consensus, action.replicaIds, speculative);
+            if (decision.consensus.winner) this.relay(task, decision.consensus, action.replicaIds);
             break;
           case "giveUp":
             setTaskStatus(this.m.db, task.taskId, "failed", { reason: action.reason });
@@ -587,26 +577,23 @@ export class JobRouter {
    * Nothing leaks by revealing this early: the reveals stay here until their commits are on chain (revealBatch needs
    * the Hub in REVEALING), and once the quorum is recorded the Hub takes no further contribution for the task.
    *
-   * Once a contributeBatch of as many commits went through, the next ones skip their estimate (`unestimatedBatchGas`):
-   * the commits' signatures were checked on arrival. A task of a `speculative` deal (its DealMatched not in yet) relays
-   * only that way, and only while its matchOrders is queued in this process (`matching`): the batch then takes a later
-   * nonce than the match, so the chain runs it after the match, and an estimate, which would not see the deal yet, is
-   * not needed. Should the match fail, the batch reverts (`_onlyScheduler`, or no such deal) and the next tick decides
-   * again. Otherwise the relay waits for the deal's confirmation.
+   * Once a contributeBatch of as many commits went through, the next ones skip their estimate and its round trip
+   * (`unestimatedBatchGas`): the commits' signatures were checked on arrival. A task whose relay failed before (its
+   * timeline's `relay.failed`) relays estimated from then on: whatever refused it (a worker's stake locked elsewhere, a
+   * deadline) is then refused by the estimate, which costs no gas, rather than by the chain at every try.
    */
-  private relay(task: Task, consensus: Consensus, winners: string[], speculative = false): void {
+  private relay(task: Task, consensus: Consensus, winners: string[]): void {
+    updateTask(this.m.db, task.taskId, { consensusHash: consensus.winner!.resultHash });
+    setTaskStatus(this.m.db, task.taskId, "committing");
     const plan = relayPlan(consensus);
     const replicas = listReplicas(this.m.db, task.taskId);
     const byWorker = new Map(replicas.filter((r) => r.resultHash).map((r) => [r.worker.toLowerCase(), r]));
     const relayed = plan.relay.map((c) => byWorker.get(c.worker.toLowerCase())!);
     const items = relayed.map((r) => ({ dealId: task.dealId, index: BigInt(task.index), worker: r.worker, resultHash: r.resultHash!, resultSeal: r.resultSeal!, signature: r.contributionSignature! }));
-    const lastUsed = this.contributeGasUsed.get(items.length);
-    if (speculative && (lastUsed === undefined || !this.matching.has(task.dealId))) return; // waits for the DealMatched
-    updateTask(this.m.db, task.taskId, { consensusHash: consensus.winner!.resultHash });
-    setTaskStatus(this.m.db, task.taskId, "committing");
+    const failedBefore = lastTaskEventAt(this.m.db, task.taskId, "relay.failed") !== null;
+    const lastUsed = failedBefore ? undefined : this.contributeGasUsed.get(items.length);
     const gasLimit = lastUsed === undefined ? undefined : unestimatedBatchGas(lastUsed);
-    const detail = { resultHash: consensus.winner!.resultHash, relayed: items.length, divergent: consensus.divergent.length };
-    addTaskEvent(this.m.db, { taskId: task.taskId, kind: "consensus", detail: { ...detail, ...(speculative ? { beforeDealMatched: true } : {}) } });
+    addTaskEvent(this.m.db, { taskId: task.taskId, kind: "consensus", detail: { resultHash: consensus.winner!.resultHash, relayed: items.length, divergent: consensus.divergent.length } });
     if (this.opts.commitMode === "direct") {
       // the workers' own `contribute` transactions reach the quorum on chain: resumeRelay waits for REVEALING
       this.kick();
@@ -617,16 +604,14 @@ export class JobRouter {
       const tx = await this.m.chain.contributeBatch(items, { gasLimit });
       mined = true;
       this.contributeGasUsed.set(items.length, tx.gasUsed);
-      // the batch passed the Hub's check that this scheduler runs the deal: the deal is on chain, even if the match's
-      // receipt is not read yet (its volume comes with the DealMatched)
-      if (speculative) this.confirm(task.dealId, null, tx.hash);
       addTaskEvent(this.m.db, { taskId: task.taskId, kind: "contributed", detail: { tx: tx.hash, gasUsed: String(tx.gasUsed), ...(gasLimit === undefined ? {} : { unestimated: true }) } });
       advanceTask(this.m.db, task.taskId, "revealing", ["committing"]); // forward only: the watcher may have been first
       await this.onReceipt(tx.events); // records the relayed winners; the tick it starts finalizes if they revealed
-    }, () => {
+    }, (e) => {
       if (mined) return; // the commits are on chain: the task goes on from where it is (the tick, the watcher)
-      // not on chain: forget the winner (and the learnt gas: the next batch is estimated), the next tick decides again
-      this.contributeGasUsed.delete(items.length);
+      // not on chain: forget the winner, the next tick decides again (with an estimate, see above)
+      if (gasLimit !== undefined) this.contributeGasUsed.delete(items.length);
+      addTaskEvent(this.m.db, { taskId: task.taskId, kind: "relay.failed", detail: { error: e.message.split("\n")[0].slice(0, 300), ...(gasLimit === undefined ? {} : { unestimated: true }) } });
       updateTask(this.m.db, task.taskId, { consensusHash: null });
       setTaskStatus(this.m.db, task.taskId, "dispatched", { reason: "relay failed" });
     });
@@ -813,14 +798,14 @@ export class JobRouter {
   }
 
   /** Runs one chain step for a task, never two at once; a failure is logged and the task retried next tick. */
-  private chainStep(task: Task, what: string, step: () => Promise<void>, onError?: () => void): void {
+  private chainStep(task: Task, what: string, step: () => Promise<void>, onError?: (e: Error) => void): void {
     this.inflight.add(task.taskId);
     step()
       .then(() => this.kick()) // the task may have a next step now (a failed one waits for the next interval)
       .catch((e: Error) => {
         this.m.log.error({ taskId: task.taskId, err: e.message, step: what }, "chain step failed; retried next tick");
         try {
-          onError?.();
+          onError?.(e);
         } catch (e2) {
           this.m.log.error({ taskId: task.taskId, err: (e2 as Error).message, step: what }, "recovery after a failed chain step failed");
         }

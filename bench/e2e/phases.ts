@@ -128,10 +128,8 @@ export function phasesOf(run: SystemRun, task: TaskOutcome, logs: DaemonLogs): R
   const diff = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined ? undefined : b - a);
   const { created, confirmed, dispatched, quorumCommit, quorumReplica, consensus, contributed, lastReveal, finalizing, revealedTx, finalized } = milestonesOf(task);
   const worker = quorumReplica === undefined ? {} : logs.replica(quorumReplica);
-  // a speculative deal's first relay of its kind waits for its confirmation: only what the match takes beyond the q-th
-  // commit is on the path (later ones go out behind the match, unestimated: a confirmation after the consensus is not)
-  const waitedUntil = confirmed === undefined ? undefined : consensus === undefined ? confirmed : Math.min(confirmed, consensus);
-  const waited = waitedUntil === undefined || quorumCommit === undefined ? 0 : Math.max(0, waitedUntil - quorumCommit);
+  // a speculative deal's relay waits for its confirmation: only what the match takes beyond the q-th commit is on the path
+  const waited = confirmed === undefined || quorumCommit === undefined ? 0 : Math.max(0, confirmed - quorumCommit);
 
   const phases: Record<string, number | undefined> = {
     sign: diff(run.startedAt, run.postedAt),

@@ -102,8 +102,9 @@ const moves = (w: World, taskId: string) =>
     .filter((e) => e.kind === "task.status")
     .map((e) => [e.detail.from, e.detail.to, ...(e.detail.reason ? [e.detail.reason] : [])]);
 const resultsUrl = (digest: string) => hexlify(toUtf8Bytes(`${PUBLIC_URL}/results/${digest}`));
-/** `unestimatedBatchGas` and `pipelinedFinalizeGas` (no callback), as router.ts documents them. */
+/** `unestimatedBatchGas` (of a revealBatch, of a contributeBatch) and `pipelinedFinalizeGas` (no callback), as router.ts documents them. */
 const revealLimit = (used: bigint) => (3n * used) / 2n + 30_000n;
+const batchLimit = revealLimit;
 const finalizeLimit = (used: bigint, contributors: number) => 2n * used + 50_000n + 40_000n * BigInt(contributors);
 
 /** The gas figures the router learnt (white box: its private maps), as [key, gas] pairs. */
@@ -184,6 +185,47 @@ describe("scheduler/router: revealBatch and finalize, unestimated once learnt, a
       ["committing", "dispatched", "relay failed"],
     ]);
     expect(kinds(w, t.taskId)).to.not.include.members(["contributed", "revealed", "finalized"]);
+  });
+
+  it("contributeBatch is unestimated once one of as many commits went through (1.5 x its gas + 30k); a batch of another size is estimated", async () => {
+    const w = await pipelineWorld();
+    const first = await firstTask(w);
+    expect(first.batch.gasLimit, "the first batch of 3").to.equal(undefined);
+
+    const t = await relayed(w, "second");
+    expect(t.batch.gasLimit).to.equal(batchLimit(w.chain.gas.contributeBatch));
+    await revealAll(w, t.winners);
+    t.batch.mine();
+    await completed(w, t.taskId);
+    expect(event(w, t.taskId, "contributed")!.detail).to.include({ unestimated: true });
+
+    const other = await relayed(w, "two commits", { trust: 2n, digests: [DIGEST, DIGEST] });
+    expect(other.batch.items).to.have.length(2);
+    expect(other.batch.gasLimit, "the first batch of 2").to.equal(undefined);
+    other.batch.mine();
+    await eventually(() => kinds(w, other.taskId).includes("contributed"), "the batch of 2 recorded");
+    expect(event(w, other.taskId, "contributed")!.detail).to.not.have.property("unestimated");
+  });
+
+  it("a relay that fails is told in the timeline (relay.failed), and that task relays estimated from then on; the others do not", async () => {
+    const w = await pipelineWorld();
+    await firstTask(w);
+    const t = await relayed(w, "refused");
+    const other = await relayed(w, "another task");
+    expect([t.batch.gasLimit, other.batch.gasLimit], "both unestimated").to.deep.equal([batchLimit(w.chain.gas.contributeBatch), batchLimit(w.chain.gas.contributeBatch)]);
+    t.batch.fail("contributeBatch reverted on chain: ClerkInsufficientBalance");
+    await eventually(() => getTask(w.db, t.taskId)!.status === "dispatched", "the relay undone");
+    expect(event(w, t.taskId, "relay.failed")!.detail).to.deep.equal({ error: "contributeBatch reverted on chain: ClerkInsufficientBalance", unestimated: true });
+
+    other.batch.mine(); // its receipt sets the figure again, and starts the tick that relays the failed task again
+    await eventually(() => w.chain.writesOf(t.taskId, "contributeBatch").length === 2, "the second relay");
+    const retry = w.chain.writesOf(t.taskId, "contributeBatch")[1];
+    expect(retry.gasLimit, "estimated, though the figure is known").to.equal(undefined);
+    retry.mine();
+    await eventually(() => kinds(w, t.taskId).includes("contributed"), "the retry recorded");
+
+    const third = await relayed(w, "a third task");
+    expect(third.batch.gasLimit, "the others go unestimated").to.equal(batchLimit(w.chain.gas.contributeBatch));
   });
 
   it("a winner that reveals only after the batch is mined: revealBatch and finalize go out at its reveal, unestimated", async () => {
