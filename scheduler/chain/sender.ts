@@ -5,8 +5,9 @@
  * transactions can be in flight at once.
  *
  * Per submission:
- *  1. estimate gas (and read the fees in the same round trip): a revert here is the contract's answer and is thrown
- *     as ChainError REVERTED, never retried (the nonce is not consumed);
+ *  1. estimate gas, or with a gas limit given, simulate the call (`eth_call`) or skip the check (and read the fees in
+ *     the same round trip): a revert here is the contract's answer and is thrown as ChainError REVERTED, never retried
+ *     (the nonce is not consumed);
  *  2. sign once with the next nonce, broadcast; on a transport failure the SAME signed bytes are broadcast again
  *     (same hash, so a send that did arrive is never duplicated);
  *  3. on a nonce conflict (nonce too low, replacement underpriced: another process used this key) the counter is
@@ -79,6 +80,12 @@ export interface TxRequest {
    * mined yet (see `sendAll`), which an estimate on the latest state would see reverting. It may revert on chain.
    */
   gasLimit?: bigint;
+  /**
+   * With `gasLimit`: the call is first run on the latest state with `eth_call` (with the fee read, in one round trip),
+   * and a revert there is the contract's answer (ChainError REVERTED, nothing sent), as with an estimate. The node
+   * executes the call once, where an estimate executes it twice or more. `onEstimated` is called once it passed.
+   */
+  simulate?: boolean;
 }
 
 type FeeData = Awaited<ReturnType<JsonRpcProvider["getFeeData"]>>;
@@ -202,8 +209,9 @@ export class TxSender {
   }
 
   /**
-   * Estimates (a revert throws ChainError REVERTED), then signs with the next nonce. With `req.gasLimit`, no estimate;
-   * `knownFees` (read for the transaction just before) saves the fee read.
+   * Estimates (a revert throws ChainError REVERTED), then signs with the next nonce. With `req.gasLimit`, no estimate:
+   * the call is simulated instead when `req.simulate` says so, and otherwise `knownFees` (read for the transaction just
+   * before) or recent fees save the fee read.
    */
   private async sign(req: TxRequest, knownFees?: FeeData): Promise<Signed> {
     const { provider, wallet } = this.modules;
@@ -211,22 +219,32 @@ export class TxSender {
     const nonce = this.nextNonce;
     let gasLimit: bigint;
     let fees: FeeData;
-    if (req.gasLimit !== undefined) {
+    // a revert of the estimate or of the simulation is the contract's answer
+    const checked = <T>(reply: Promise<T>) =>
+      reply.catch((e: unknown) => {
+        throw classifyError(e) === "revert" ? revertError(req.action, e) : e;
+      });
+    const call = { from: wallet.address, to: req.to, data: req.data, value: req.value ?? 0n };
+    if (req.gasLimit !== undefined && !req.simulate) {
       gasLimit = req.gasLimit;
       fees = knownFees ?? this.recentFees() ?? this.feesRead(await provider.getFeeData());
     } else {
-      // the estimate and the fees go out together (one round trip); with both known, populateTransaction asks nothing
-      const estimating = provider.estimateGas({ from: wallet.address, to: req.to, data: req.data, value: req.value ?? 0n }).catch((e: unknown) => {
-        throw classifyError(e) === "revert" ? revertError(req.action, e) : e;
-      });
-      let estimate: bigint;
-      [estimate, fees] = await Promise.all([estimating, provider.getFeeData().then((f) => this.feesRead(f))]);
+      // the check (estimate or simulation) and the fees go out together (one round trip); with both known,
+      // populateTransaction asks nothing
+      const readFees = provider.getFeeData().then((f) => this.feesRead(f));
+      if (req.gasLimit !== undefined) {
+        [, fees] = await Promise.all([checked(provider.call(call)), readFees]);
+        gasLimit = req.gasLimit;
+      } else {
+        let estimate: bigint;
+        [estimate, fees] = await Promise.all([checked(provider.estimateGas(call)), readFees]);
+        gasLimit = estimate + (estimate * BigInt(this.options.gasHeadroomPercent)) / 100n + (req.extraGas ?? 0n);
+      }
       try {
         req.onEstimated?.();
       } catch (e) {
         this.modules.logger.warn({ action: req.action, err: firstLine(e) }, "onEstimated hook failed");
       }
-      gasLimit = estimate + (estimate * BigInt(this.options.gasHeadroomPercent)) / 100n + (req.extraGas ?? 0n);
     }
     const eip1559 = fees.maxFeePerGas !== null && fees.maxPriorityFeePerGas !== null;
     const tx = await wallet.populateTransaction({

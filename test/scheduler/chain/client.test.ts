@@ -7,7 +7,7 @@
 import { expect } from "chai";
 import { JsonRpcProvider, Network, hexlify, id, keccak256, makeError, toUtf8Bytes } from "ethers";
 import { ResultStoreConsumer__factory } from "../../../typechain-types";
-import type { ChainClientOptions } from "../../../scheduler/chain/client";
+import { matchGasLimit, type ChainClientOptions } from "../../../scheduler/chain/client";
 import { ChainError } from "../../../scheduler/chain/errors";
 import { dealId as dealIdOf } from "../../../sdk/eip712";
 import { authorizationSignature, commitment } from "../../../sdk/orders";
@@ -296,6 +296,46 @@ describe("scheduler chain client", function () {
         },
       });
       expect(r.taskId).to.equal(taskIdOf(m.dealId, 0));
+    });
+  });
+
+  describe("matchOrders: estimated the first time, then simulated and sent with a learnt gas limit", function () {
+    it("the next match of its kind runs one eth_call instead of an estimate, with matchGasLimit of the last one's gas", async function () {
+      const provider = countingProvider(w);
+      const client = w.newClient({}, provider.provider);
+      const first = await orders(w, { trust: 1 });
+      const m1 = await client.matchOrders(first.app, first.dataset, first.workerpool, first.request);
+      expect([provider.calls.eth_estimateGas, provider.calls.eth_call ?? 0], "the first: estimated").to.deep.equal([1, 0]);
+
+      const second = await orders(w, { trust: 1 });
+      let estimated = 0;
+      const m2 = await client.matchOrders(second.app, second.dataset, second.workerpool, second.request, { onEstimated: () => estimated++ });
+      provider.provider.destroy();
+      expect([provider.calls.eth_estimateGas, provider.calls.eth_call], "the second: simulated").to.deep.equal([1, 1]);
+      expect(estimated, "onEstimated, once the simulation passed").to.equal(1);
+      const tx = await w.chain.provider.getTransaction(m2.hash);
+      expect(tx!.gasLimit).to.equal(matchGasLimit(m1.gasUsed, tx!.data));
+      expect(m2.dealId).to.not.equal(m1.dealId);
+    });
+
+    it("a set the Clerk refuses is refused by the simulation (REVERTED, nothing sent), and the figure is kept", async function () {
+      const provider = countingProvider(w);
+      const client = w.newClient({}, provider.provider);
+      const ok = await orders(w, { trust: 1 });
+      await client.matchOrders(ok.app, ok.dataset, ok.workerpool, ok.request);
+      const cheap = await orders(w, { appmaxprice: PRICES.app - 1n });
+      const e = await chainErrorOf(() => client.matchOrders(cheap.app, cheap.dataset, cheap.workerpool, cheap.request));
+      expect(e.code).to.equal("REVERTED");
+      expect(e.revert?.name).to.equal("ClerkPriceTooHigh");
+      expect(e.details.txHash).to.equal(undefined);
+      const again = await orders(w, { trust: 1 });
+      await client.matchOrders(again.app, again.dataset, again.workerpool, again.request);
+      provider.provider.destroy();
+      expect([provider.calls.eth_estimateGas, provider.calls.eth_call, provider.calls.eth_sendRawTransaction]).to.deep.equal([1, 2, 2]);
+    });
+
+    it("matchGasLimit: 1.5 x the last gas used + 50k + 40 per calldata byte", function () {
+      expect(matchGasLimit(300_000n, "0x" + "00".repeat(1000))).to.equal(450_000n + 50_000n + 40_000n);
     });
   });
 
