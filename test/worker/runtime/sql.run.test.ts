@@ -141,6 +141,38 @@ describe("sql runtime: running queries", function () {
     });
   });
 
+  describe("keeps a CSV dataset loaded (its database image) for the next job on the same file", function () {
+    const ROWS = "SELECT id, name, segment, ltv FROM customers ORDER BY id";
+
+    it("gives the same rows from the image as from the first load, in one thread and in another", async function () {
+      await closeStandbyThreads(); // a thread that has never loaded this file
+      const first = await onCsv(ROWS);
+      const again = await onCsv(ROWS);
+      expect(again).to.deep.equal(first);
+      expect(first.rows).to.have.length(5);
+      const [a, b] = await Promise.all([onCsv(ROWS), onCsv(ROWS)]); // two jobs at once: two threads
+      expect([a, b]).to.deep.equal([first, first]);
+    });
+
+    it("keys the image by the file's content and the table name, not its path", async function () {
+      const path = join(dir, "changing.csv");
+      await writeFile(path, "k,v\n1,one\n");
+      expect((await run("SELECT * FROM t", { datasetPath: path, table: "t" })).rows).to.deep.equal([[1, "one"]]);
+      await writeFile(path, "k,v\n2,two\n3,three\n");
+      expect((await run("SELECT * FROM t ORDER BY k", { datasetPath: path, table: "t" })).rows).to.deep.equal([[2, "two"], [3, "three"]]);
+      expect((await run("SELECT count(*) FROM other", { datasetPath: path, table: "other" })).rows).to.deep.equal([[2]]);
+      await expectCode(run("SELECT * FROM t", { datasetPath: path, table: "other" }), "INVALID_QUERY", /no such table: t/);
+    });
+
+    it("sql.js's database file name (pragma_database_list) is the same on a first load and from the image", async function () {
+      await closeStandbyThreads();
+      const q = "SELECT file FROM pragma_database_list";
+      const first = await onCsv(q);
+      expect(await onCsv(q)).to.deep.equal(first);
+      expect(first.rows[0][0]).to.match(/dbfile_\d+/);
+    });
+  });
+
   describe("enforces its limits", function () {
     it("stops a query that runs forever at the deadline, and the next query still runs", async function () {
       await expectCode(run(FOREVER, { timeoutMs: 300 }), "DEADLINE_EXCEEDED", /deadline exceeded/);

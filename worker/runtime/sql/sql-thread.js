@@ -12,8 +12,8 @@
  * ready; after each answer a full garbage collection frees the previous one.
  *
  * Steps: pin the environment (below), load sql.js (SQLite compiled to WebAssembly), open the dataset (a SQLite file,
- * recognised by its 16-byte header, or a CSV file loaded into one table, see csv-core.js; none: an empty in-memory
- * database), cap SQLite's heap, set `PRAGMA query_only = 1`, then run the one statement row by row and stop as soon
+ * recognised by its 16-byte header, or a CSV file loaded into one table, see csv-core.js, whose database image the
+ * thread keeps for the next job on the same file: `csvImages`; none: an empty in-memory database), cap SQLite's heap, set `PRAGMA query_only = 1`, then run the one statement row by row and stop as soon
  * as the rows outgrow the output limit. The query was already accepted by check.ts; this thread still refuses a
  * second statement and, through query_only, any write.
  *
@@ -55,6 +55,8 @@ const csv = require("./csv-core.js");
  * @property {(sql: string) => unknown} exec
  * @property {(sql: string) => Statement} prepare
  * @property {(sql: string) => Iterable<Statement>} iterateStatements
+ * @property {() => Uint8Array} export
+ * @property {() => void} close
  * @typedef {{ Database: new (data?: Uint8Array) => Database }} SqlJs
  */
 
@@ -219,6 +221,47 @@ function openDataset(SQL, job) {
     guard(() => db.exec("SELECT count(*) FROM sqlite_schema"), "INVALID_DATASET", job);
     return db;
   }
+  const key = `${nodeCrypto.createHash("sha256").update(bytes).digest("hex")}:${job.table}`;
+  let image = csvImages.get(key);
+  if (image) {
+    csvImages.delete(key); // most recently used last
+  } else {
+    image = csvImage(SQL, bytes, job);
+  }
+  if (image.length <= CSV_IMAGES_MAX_BYTES) {
+    csvImages.set(key, image);
+    let total = 0;
+    for (const kept of csvImages.values()) total += kept.length;
+    for (const [old, kept] of csvImages) {
+      if (total <= CSV_IMAGES_MAX_BYTES) break;
+      csvImages.delete(old);
+      total -= kept.length;
+    }
+  }
+  // the random stream at its seed again, as the job's SQLite left it when no image had to be built: the database's
+  // file name (pragma_database_list) is the same whichever way the image came
+  random = splitmix32(PINNED_SEED);
+  return limitMemory(new SQL.Database(image), job);
+}
+
+/**
+ * CSV datasets already loaded, as SQLite database images (`Database.export`) by the file's SHA-256 and table name,
+ * least recently used first, CSV_IMAGES_MAX_BYTES in all: a job on a CSV seen before opens its own SQLite on a copy
+ * of the image instead of parsing the file and inserting every row again. Every job, the first one included, queries
+ * a database opened from the image, so the rows come from the same pages either way.
+ * @type {Map<string, Uint8Array>}
+ */
+const csvImages = new Map();
+const CSV_IMAGES_MAX_BYTES = 32 * 1024 * 1024;
+
+/**
+ * Loads a CSV dataset into a scratch SQLite and returns that database's image.
+ * @param {SqlJs} SQL
+ * @param {Buffer} bytes
+ * @param {SqlJob} job
+ * @returns {Uint8Array}
+ */
+function csvImage(SQL, bytes, job) {
   let table;
   try {
     table = csv.readCsv(bytes);
@@ -226,9 +269,13 @@ function openDataset(SQL, job) {
     if (e instanceof csv.CsvError) throw new SandboxError("INVALID_DATASET", `invalid dataset: ${e.message}`);
     throw e;
   }
-  const db = limitMemory(new SQL.Database(), job);
-  guard(() => loadTable(db, job.table, table), "INVALID_DATASET", job);
-  return db;
+  const scratch = limitMemory(new SQL.Database(), job);
+  try {
+    guard(() => loadTable(scratch, job.table, table), "INVALID_DATASET", job);
+    return guard(() => scratch.export(), "INVALID_DATASET", job);
+  } finally {
+    scratch.close();
+  }
 }
 
 /**
