@@ -136,6 +136,7 @@ export class ReplicaHandler {
       if (this.modules.store.isBlocked(taskId)) {
         throw new WorkerError("STORE_CORRUPT", "the commit record of this task was unreadable: not committing again");
       }
+      this.modules.store.reserve(taskId); // the record's file is made while the task runs: the commit only fills it
       const release = await this.limiter.acquire(signal);
       let run: RunResult;
       try {
@@ -194,7 +195,10 @@ export class ReplicaHandler {
     } catch (e) {
       const cancelled = signal.aborted;
       if (!cancelled) await this.fail(frame, log, e);
-      if (!this.modules.store.get(taskId)) await rm(outputDir, { recursive: true, force: true }).catch(() => undefined);
+      if (!this.modules.store.get(taskId)) {
+        this.modules.store.release(taskId);
+        await rm(outputDir, { recursive: true, force: true }).catch(() => undefined);
+      }
       this.replicas.delete(replicaId);
       if (cancelled) log.info({ reason: reasonOf(signal) }, "replica cancelled");
     } finally {

@@ -10,13 +10,20 @@
  *   commits/<taskId>.json   one record per task, replaced atomically (temp file, fsync, rename, fsync of the directory)
  *   outputs/<taskId>/       the output directory of the task's run (the files sent with `revealed`)
  *
+ * The first write of a record is on the path of every commit, so it is prepared while the task runs: `reserve` creates
+ * the task's record file empty and makes its directory entry durable (fsync of the directory), off the event loop;
+ * `record` then only fills it and flushes it (write, fdatasync). Without a reservation, or when filling fails, the
+ * record is written the atomic way above. `release` deletes the empty file of a run that ends without a commit.
+ *
  * A record file that cannot be read back is set aside as `<name>.corrupt` and its task is blocked: the worker will not
- * commit for it again, since it no longer knows what it committed. Temp files and output directories without a
- * record (a crash mid-write or mid-run) are deleted when the store opens.
+ * commit for it again, since it no longer knows what it committed (a crash while a reserved file was being filled can
+ * leave it so; its commit was never sent). Temp files, empty record files (a reservation, or a fill the crash
+ * stopped before its flush) and output directories without a record (a crash mid-write or mid-run) are deleted when
+ * the store opens.
  */
 import { randomBytes } from "node:crypto";
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { rm } from "node:fs/promises";
+import { closeSync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { open, rm } from "node:fs/promises";
 import { join, relative, resolve, sep } from "node:path";
 import { z } from "zod";
 import { WorkerError } from "../core/errors";
@@ -80,6 +87,8 @@ export class CommitStore {
   private readonly blocked = new Set<string>();
   /** per-task chain of file writes: updates of one record never interleave */
   private readonly writes = new Map<string, Promise<unknown>>();
+  /** tasks whose record file exists empty and durably (`reserve`), ready to be filled by the first `record` */
+  private readonly reserved = new Set<string>();
 
   /** Opens (or creates) the store under `dir` and loads every record. Synchronous: it runs once at start. */
   constructor(dir: string) {
@@ -114,6 +123,36 @@ export class CommitStore {
 
   all(): CommitRecord[] {
     return [...this.records.values()];
+  }
+
+  /**
+   * Prepares the first write of the task's record while its run goes on (see the module comment): the empty record
+   * file, its directory entry flushed. Never throws: a failure only means `record` writes the atomic way.
+   */
+  reserve(taskId: string): void {
+    const key = taskId.toLowerCase();
+    if (this.records.has(key) || this.blocked.has(key) || this.reserved.has(key)) return;
+    void this.enqueue(key, async () => {
+      if (this.records.has(key)) return;
+      const file = await open(this.fileOf(key), "w", 0o600); // empty: a leftover reservation is reused
+      await file.close();
+      const dir = await open(this.commitsDir, "r");
+      try {
+        await dir.sync();
+      } finally {
+        await dir.close();
+      }
+      if (!this.records.has(key)) this.reserved.add(key);
+    }).catch(() => this.reserved.delete(key));
+  }
+
+  /** A reserved task's run ended without a commit: its empty record file goes (no-op otherwise). */
+  release(taskId: string): void {
+    const key = taskId.toLowerCase();
+    void this.enqueue(key, async () => {
+      if (!this.reserved.delete(key) || this.records.has(key)) return;
+      await rm(this.fileOf(key), { force: true }); // not flushed: an empty file left by a crash is deleted at open
+    }).catch(() => undefined);
   }
 
   /**
@@ -193,7 +232,7 @@ export class CommitStore {
     return { outputs, records };
   }
 
-  /** Waits for every write in flight. */
+  /** Waits for every write in flight (reservations included). */
   async flush(): Promise<void> {
     await Promise.allSettled([...this.writes.values()]);
   }
@@ -212,7 +251,11 @@ export class CommitStore {
   }
 
   private write(key: string, record: CommitRecord): Promise<void> {
-    return this.enqueue(key, () => writeDurably(this.commitsDir, `${key}.json`, JSON.stringify(record, null, 1) + "\n"));
+    const text = JSON.stringify(record, null, 1) + "\n";
+    return this.enqueue(key, async () => {
+      if (this.reserved.delete(key) && fillDurably(this.fileOf(key), text)) return;
+      await writeDurably(this.commitsDir, `${key}.json`, text);
+    });
   }
 
   private enqueue<T>(key: string, job: () => Promise<T>): Promise<T> {
@@ -241,9 +284,21 @@ export class CommitStore {
       }
       const match = TASK_FILE.exec(name);
       if (!match) continue;
+      let text: string | null;
+      try {
+        text = readFileSync(path, "utf8");
+      } catch {
+        text = null;
+      }
+      if (text === "") {
+        // a reservation whose run never committed, or a fill a crash stopped before its flush (nothing was sent)
+        rmSync(path, { force: true });
+        this.opened.removed.push(path);
+        continue;
+      }
       let record: CommitRecord | undefined;
       try {
-        const parsed = CommitRecord.safeParse(JSON.parse(readFileSync(path, "utf8")));
+        const parsed = CommitRecord.safeParse(JSON.parse(text ?? ""));
         if (parsed.success && parsed.data.taskId.toLowerCase() === match[1]) record = parsed.data;
       } catch {
         record = undefined;
@@ -292,6 +347,30 @@ async function writeDurably(dir: string, name: string, text: string): Promise<vo
     throw e;
   }
   syncDirectory(dir);
+}
+
+/**
+ * Fills a reserved (empty, durably created) record file and flushes it: write, truncate to the text, fdatasync. False
+ * when any of it fails (the caller then writes the atomic way, which replaces whatever this left).
+ */
+function fillDurably(path: string, text: string): boolean {
+  let fd: number;
+  try {
+    fd = openSync(path, "r+");
+  } catch {
+    return false;
+  }
+  try {
+    const bytes = Buffer.from(text, "utf8");
+    if (writeSync(fd, bytes, 0, bytes.length, 0) !== bytes.length) return false;
+    ftruncateSync(fd, bytes.length);
+    fdatasyncSync(fd);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Makes a rename durable; some platforms refuse to open a directory: best effort there. */

@@ -5,7 +5,7 @@
  */
 import { expect } from "chai";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ZeroHash, keccak256, toUtf8Bytes } from "ethers";
@@ -147,6 +147,70 @@ describe("worker store: commit records", function () {
     expect(reopened.opened.removed).to.have.length(2);
     expect(existsSync(orphan)).to.equal(false);
     expect(existsSync(c.outputDir)).to.equal(true);
+  });
+
+  describe("reserve: the record's file made while the task runs, filled by the commit", function () {
+    const fileOf = (c: NewCommit) => join(dir, "commits", `${c.taskId}.json`);
+
+    it("creates the empty file; record fills it (no temp file, no rename) and a new instance reads it back", async function () {
+      const store = new CommitStore(dir);
+      const c = commit(store, 1);
+      store.reserve(c.taskId);
+      await store.flush();
+      expect(await readFile(fileOf(c), "utf8")).to.equal("");
+      const inode = (await stat(fileOf(c))).ino;
+      const record = await store.record(c);
+      expect(JSON.parse(await readFile(fileOf(c), "utf8"))).to.deep.equal(record);
+      expect((await stat(fileOf(c))).ino, "the same file, filled (not replaced by a rename)").to.equal(inode);
+      expect(await readdir(join(dir, "commits"))).to.deep.equal([`${c.taskId}.json`]);
+      expect(new CommitStore(dir).get(c.taskId)).to.deep.equal(record);
+      // the next writes of the record replace it atomically, as before
+      await store.markRevealed(c.taskId, 5_000);
+      expect(new CommitStore(dir).get(c.taskId)).to.deep.include({ revealedAt: 5_000 });
+    });
+
+    it("record right after reserve (the file not made yet) waits for it, then fills it", async function () {
+      const store = new CommitStore(dir);
+      const c = commit(store, 1);
+      store.reserve(c.taskId);
+      const record = await store.record(c);
+      expect(JSON.parse(await readFile(fileOf(c), "utf8"))).to.deep.equal(record);
+    });
+
+    it("release deletes the empty file of a run that did not commit; a record's file is never touched", async function () {
+      const store = new CommitStore(dir);
+      const [a, b] = [commit(store, 1), commit(store, 2)];
+      store.reserve(a.taskId);
+      store.release(a.taskId);
+      await store.record(b);
+      store.reserve(b.taskId); // already recorded: nothing to prepare
+      store.release(b.taskId);
+      await store.flush();
+      expect(await readdir(join(dir, "commits"))).to.deep.equal([`${b.taskId}.json`]);
+      expect(new CommitStore(dir).get(b.taskId)).to.deep.include({ resultHash: b.resultHash });
+    });
+
+    it("writes the atomic way when the reserved file is gone", async function () {
+      const store = new CommitStore(dir);
+      const c = commit(store, 1);
+      store.reserve(c.taskId);
+      await store.flush();
+      await rm(fileOf(c));
+      const record = await store.record(c);
+      expect(JSON.parse(await readFile(fileOf(c), "utf8"))).to.deep.equal(record);
+    });
+
+    it("an empty record file found at open (a reservation, or a fill cut short by a crash) is deleted: the task is free", async function () {
+      const store = new CommitStore(dir);
+      const c = commit(store, 1);
+      store.reserve(c.taskId);
+      await store.flush();
+      const reopened = new CommitStore(dir);
+      expect(reopened.opened).to.deep.equal({ corrupt: [], removed: [fileOf(c)] });
+      expect(reopened.isBlocked(c.taskId)).to.equal(false);
+      expect(existsSync(fileOf(c))).to.equal(false);
+      expect(await reopened.record(c)).to.include({ resultHash: c.resultHash });
+    });
   });
 
   it("prunes revealed outputs after keepOutputsMs and records after keepRecordsMs, nothing outside outputs/", async function () {
