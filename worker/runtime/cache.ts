@@ -20,8 +20,8 @@
  * held, or when one artifact alone is larger than the cache; the next insertion tries again.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { lstatSync, mkdirSync, readdirSync, rmSync } from "node:fs";
-import { chmod, lstat, open, rename, rm, utimes, type FileHandle } from "node:fs/promises";
+import { lstatSync, mkdirSync, readdirSync, rmSync, type Stats } from "node:fs";
+import { chmod, open, rename, rm, utimes, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { RuntimeError, isRuntimeError } from "./errors";
 import { DEFAULT_FETCH_TIMEOUT_MS, describeUri, openArtifactStream } from "./fetch";
@@ -230,9 +230,9 @@ export class ArtifactCache {
   private async lookup(hex: string): Promise<Entry | undefined> {
     const path = join(this.root, hex);
     const indexed = this.entries.get(hex);
-    const info = await lstat(path).catch(() => undefined);
-    const current = this.entries.get(hex); // re-read: the index may have changed during the await
-    if (current !== indexed) return current;
+    // synchronous: a hit is on the path of every run, and a thread-pool round trip waits for a free thread when the
+    // machine is busy; one lstat of a local file is microseconds
+    const info = statOrUndefined(path);
     if (info === undefined || !info.isFile() || (info.mode & 0o222) !== 0) {
       if (indexed) this.forget(hex, indexed); // deleted or replaced behind our back
       return undefined;
@@ -436,4 +436,13 @@ async function syncDirectory(path: string): Promise<void> {
   if (dir === undefined) return;
   await dir.sync().catch(() => undefined);
   await dir.close().catch(() => undefined);
+}
+
+/** lstat, undefined when the path cannot be read (absent, or no permission). */
+function statOrUndefined(path: string): Stats | undefined {
+  try {
+    return lstatSync(path, { throwIfNoEntry: false });
+  } catch {
+    return undefined;
+  }
 }

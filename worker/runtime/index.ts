@@ -8,7 +8,8 @@
  * `/out/callback-data`, when written, is the raw callback payload of deals with an on-chain callback.
  */
 import { createHash } from "node:crypto";
-import { link, copyFile, lstat, mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { copyFile, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { writeFile } from "node:fs/promises";
@@ -132,16 +133,16 @@ export class Runtime {
     }
     const createdOut = req.outputDir === undefined;
     const outputDir = req.outputDir ?? (await mkdtemp(join(tmpdir(), "concord-out-")));
-    if (!createdOut) await prepareEmptyDir(outputDir);
+    if (!createdOut) prepareEmptyDir(outputDir);
     let inDir: string | null = null;
     try {
-      if (req.dataset) await checkDataset(req.dataset.path);
+      if (req.dataset) checkDataset(req.dataset.path);
       let logs: Pick<RunResult, "stdout" | "stderr" | "logsTruncated">;
       /** the output, when the runtime wrote it itself from memory (the sql runtime's result.json): not read back */
       let written: { path: string; bytes: Uint8Array } | null = null;
       if (req.runtime === "wasi") {
         // /in exists for a wasi app only: the sql runtime reads the dataset where it is
-        inDir = await mkdtemp(join(tmpdir(), "concord-in-"));
+        inDir = mkdtempSync(join(tmpdir(), "concord-in-"));
         if (req.dataset) await stageDataset(req.dataset.path, join(inDir, "dataset"));
         if (!req.app) throw new RuntimeError("INVALID_MODULE", "the wasi runtime needs the app's module bytes");
         if (params.query !== undefined) throw new RuntimeError("INVALID_PARAMS", "params: `query` is for the sql runtime, not a wasi app");
@@ -168,7 +169,7 @@ export class Runtime {
       } else {
         throw new RuntimeError("INVALID_PARAMS", `unknown runtime ${JSON.stringify(req.runtime)} (known: ${RUNTIMES.join(", ")})`);
       }
-      const files = written ? [{ path: written.path, size: written.bytes.length }] : await listOutput(outputDir);
+      const files = written ? [{ path: written.path, size: written.bytes.length }] : listOutput(outputDir);
       const outputBytes = files.reduce((n, f) => n + f.size, 0);
       if (outputBytes > limits.outputBytes) {
         throw new RuntimeError("OUTPUT_TOO_LARGE", `output too large: ${outputBytes} bytes, the limit is ${limits.outputBytes}`);
@@ -189,7 +190,7 @@ export class Runtime {
       if (createdOut) await rm(outputDir, { recursive: true, force: true });
       throw e;
     } finally {
-      if (inDir !== null) await rm(inDir, { recursive: true, force: true });
+      if (inDir !== null) rmSync(inDir, { recursive: true, force: true }); // a link or a copy: unlinked, not read
     }
   }
 
@@ -228,15 +229,21 @@ export class Runtime {
   }
 }
 
-async function prepareEmptyDir(dir: string): Promise<void> {
-  await mkdir(dir, { recursive: true });
-  if ((await readdir(dir)).length) throw new RuntimeError("INVALID_PARAMS", `output directory ${dir} is not empty`);
+/*
+ * The small file-system steps of a run (a directory made, checked, listed; a link; an lstat) are synchronous: they are
+ * on the path of every run, and each asynchronous one is a round trip through libuv's thread pool, which waits for a
+ * free thread when the machine is busy with the other replicas. Each takes microseconds on a local disk.
+ */
+
+function prepareEmptyDir(dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  if (readdirSync(dir).length) throw new RuntimeError("INVALID_PARAMS", `output directory ${dir} is not empty`);
 }
 
 /** The dataset must be a regular file. */
-async function checkDataset(source: string): Promise<void> {
+function checkDataset(source: string): void {
   try {
-    const st = await lstat(source);
+    const st = lstatSync(source);
     if (!st.isFile()) throw new RuntimeError("INVALID_DATASET", `dataset ${source} is not a regular file`);
   } catch (e) {
     if (e instanceof RuntimeError) throw e;
@@ -247,18 +254,18 @@ async function checkDataset(source: string): Promise<void> {
 /** Puts the (checked) dataset at /in/dataset without copying when the file system allows a hard link. */
 async function stageDataset(source: string, target: string): Promise<void> {
   try {
-    await link(source, target);
+    linkSync(source, target);
   } catch {
-    await copyFile(source, target);
+    await copyFile(source, target); // another file system: a copy, which may be large
   }
 }
 
-async function listOutput(dir: string, prefix = ""): Promise<{ path: string; size: number }[]> {
+function listOutput(dir: string, prefix = ""): { path: string; size: number }[] {
   const out: { path: string; size: number }[] = [];
-  for (const entry of (await readdir(join(dir, prefix), { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+  for (const entry of readdirSync(join(dir, prefix), { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
     const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
-    if (entry.isDirectory()) out.push(...(await listOutput(dir, rel)));
-    else out.push({ path: rel, size: (await lstat(join(dir, rel))).size });
+    if (entry.isDirectory()) out.push(...listOutput(dir, rel));
+    else out.push({ path: rel, size: lstatSync(join(dir, rel)).size });
   }
   return out;
 }

@@ -9,7 +9,8 @@
  * different commit for the same task, would cost its stake. Any failure before the commit is reported as
  * `failed {code, message}`; a cancelled replica reports nothing.
  */
-import { readFile, rm } from "node:fs/promises";
+import { readFileSync, rmSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { getAddress, hexlify } from "ethers";
 import type { BaseWallet } from "ethers";
 import type { Logger } from "pino";
@@ -217,7 +218,7 @@ export class ReplicaHandler {
       if (frame.app.runtime === "wasi") {
         const lease = await this.modules.cache.acquire(frame.app.uri, frame.app.checksum, { signal });
         leases.push(lease);
-        app = await readFile(lease.path);
+        app = readFileSync(lease.path); // a local module: cheaper than four thread-pool round trips on a busy machine
       }
       let dataset: { path: string; name: string } | undefined;
       if (frame.dataset) {
@@ -226,7 +227,7 @@ export class ReplicaHandler {
         dataset = { path: lease.path, name: frame.dataset.name };
       }
       signal.throwIfAborted();
-      await rm(outputDir, { recursive: true, force: true });
+      rmSync(outputDir, { recursive: true, force: true }); // normally absent: one syscall
       replica.state = "running";
       const timeoutMs = Math.min(frame.timeoutMs, this.opts.maxRunMs);
       log.info({ timeoutMs }, "run started");
