@@ -19,6 +19,7 @@ import { recoverSigner } from "../sdk/crypto";
 import type { Logger } from "pino";
 import { hashMessage, taskId as taskIdOf } from "../sdk/eip712";
 import type { ChainClient, AppEntry, CategoryView, DatasetEntry, DealView, FinalizeResult, TxResult } from "./chain/client";
+import { ChainError } from "./chain/errors";
 import type { HubEvent } from "./chain/events";
 import { initialBucket, nextActions, policyOptions, type PolicyOptions } from "./core/policy";
 import { relayPlan, type Consensus } from "./core/consensus";
@@ -52,7 +53,7 @@ import {
   type Replica,
 } from "./store/replicas";
 import { dropSpeculativeTasks, taskDetail, taskView } from "./store/state";
-import { advanceTask, getTask, recordDealMatched, setTaskStatus, tasksNeedingAction, updateTask, type Task } from "./store/tasks";
+import { advanceTask, getTask, listTasks, recordDealMatched, setTaskStatus, tasksNeedingAction, updateTask, type Task } from "./store/tasks";
 import { closeAllSessions, getWorker, scoreOf, workerConnected, workerDisconnected } from "./store/workers";
 
 export interface JobRouterOptions {
@@ -179,6 +180,13 @@ export class JobRouter {
   private readonly contributeGasUsed = new Map<number, bigint>();
   /** speculative deals whose DealMatched came in, the chain's terms not recorded yet: their tasks may relay */
   private readonly confirmed = new Set<string>();
+  /**
+   * speculative deals whose matchOrders this process has queued (`speculate`) and not seen the end of: a transaction
+   * this key sends from now on takes a later nonce, so the chain runs it after the match (see `relay`)
+   */
+  private readonly matching = new Set<string>();
+  /** speculative deals whose drop waits until no task of theirs has a relay that may still land (see `abandon`) */
+  private readonly dropLater = new Map<string, string>();
   private lastReconcile = 0;
   private chainClock = { readAt: -Infinity, timestamp: 0 };
 
@@ -248,16 +256,20 @@ export class JobRouter {
   }
 
   /**
-   * A speculative deal is on chain (its DealMatched): its tasks past the chain's volume are dropped, each task is told in
-   * its timeline, and the next tick may relay. The store keeps it `speculative` until `recordDeal` has the chain's terms
-   * (start time, the pool's ratios, the full volume), so a failed read of those is retried with the event.
+   * A speculative deal is on chain (its DealMatched; or one of its tasks' contributeBatch mined, `volume` null): its tasks
+   * past the chain's volume are dropped (once the volume is known), each task is told in its timeline, and the next
+   * tick may relay. The store keeps it `speculative` until `recordDeal` has the chain's terms (start time, the pool's
+   * ratios, the full volume), so a failed read of those is retried with the event.
    */
-  private confirm(dealId: string, volume: number, txHash: string | null): void {
+  private confirm(dealId: string, volume: number | null, txHash: string | null): void {
+    this.matching.delete(dealId);
+    this.dropLater.delete(dealId);
     const known = getDeal(this.m.db, dealId);
-    if (!known?.speculative || this.confirmed.has(dealId)) return;
+    if (!known?.speculative) return;
+    if (volume !== null) this.dropSpeculative(dealId, "the deal has fewer tasks", volume);
+    if (this.confirmed.has(dealId)) return;
     this.confirmed.add(dealId);
-    this.dropSpeculative(dealId, "the deal has fewer tasks", volume);
-    for (let index = 0; index < Math.min(known.volume, volume); index++) {
+    for (let index = 0; index < Math.min(known.volume, volume ?? known.volume); index++) {
       const taskId = taskIdOf(dealId, index).toLowerCase();
       addTaskEvent(this.m.db, { taskId, kind: "deal.confirmed", detail: { tx: txHash }, dedupeKey: `deal.confirmed:${taskId}` });
     }
@@ -335,6 +347,7 @@ export class JobRouter {
       requestOrderHash: expected.requestHash,
       speculative: true,
     });
+    this.matching.add(expected.dealId);
     this.m.log.info({ dealId: expected.dealId, tasks: volume }, "deal started while its match is mined");
     this.kick({ now: true }); // its dispatch goes first: the match's own signing and broadcast can wait a moment
     return true;
@@ -342,10 +355,21 @@ export class JobRouter {
 
   /**
    * Our matchOrders did not create `dealId` (it failed, or mined another deal): its speculative tasks stop and go. A
-   * deal whose DealMatched came in meanwhile is the chain's and stays.
+   * deal whose DealMatched came in meanwhile is the chain's and stays. While a task of the deal is `committing` (its
+   * contributeBatch sent behind the match, see `relay`, and not known to have failed), the drop waits: should the
+   * batch land after all, the deal is on chain and those commits are honest workers' stake. The batch's end decides
+   * (mined: the deal is confirmed; reverted: the drop goes ahead); one whose fate is unknown keeps the deal until the
+   * chain shows it (reconciliation).
    */
   abandon(dealId: string, reason: string): void {
+    this.matching.delete(dealId);
     if (this.confirmed.has(dealId)) return;
+    if (listTasks(this.m.db, { dealId, status: "committing" }).length > 0) {
+      if (!this.dropLater.has(dealId)) this.m.log.warn({ dealId, reason }, "speculative deal kept: a relay of its task may still land");
+      this.dropLater.set(dealId, reason);
+      return;
+    }
+    this.dropLater.delete(dealId);
     if (this.dropSpeculative(dealId, reason)) this.m.log.warn({ dealId, reason }, "speculative deal dropped");
   }
 
@@ -457,8 +481,8 @@ export class JobRouter {
       const decision = nextActions(view, now, stats, this.bucket, this.opts.policy);
       this.bucket = decision.bucket;
       for (const action of decision.actions) {
-        // a speculative deal's tasks run, but nothing goes on chain (nor is given up) before the deal is there
-        if (speculative && (action.type === "reveal" || action.type === "giveUp")) continue;
+        // a speculative deal's tasks run, but are not given up before the deal is there (nor relayed, but see `relay`)
+        if (speculative && action.type === "giveUp") continue;
         switch (action.type) {
           case "dispatch":
             await this.dispatch(task, action.count);
@@ -470,7 +494,7 @@ export class JobRouter {
             this.cancel(task, action.replicaIds, action.reason);
             break;
           case "reveal":
-            if (decision.consensus.winner) this.relay(task, decision.consensus, action.replicaIds);
+            if (decision.consensus.winner) this.relay(task, decision.consensus, action.replicaIds, speculative);
             break;
           case "giveUp":
             setTaskStatus(this.m.db, task.taskId, "failed", { reason: action.reason });
@@ -581,10 +605,15 @@ export class JobRouter {
    * (`unestimatedBatchGas`): the commits' signatures were checked on arrival. A task whose relay failed before (its
    * timeline's `relay.failed`) relays estimated from then on: whatever refused it (a worker's stake locked elsewhere, a
    * deadline) is then refused by the estimate, which costs no gas, rather than by the chain at every try.
+   *
+   * A task of a `speculative` deal (its DealMatched not in yet) relays only that way, unestimated, and only while this
+   * process has its matchOrders queued (`matching`): the batch then takes a later nonce than the match, so the chain
+   * runs it after the match (an estimate, which would not see the deal yet, is not needed), and it reverts if the
+   * match failed (no such deal, or another pool's: `_onlyScheduler`). Otherwise it waits for the DealMatched. Until
+   * such a batch has ended, the task stays `committing`, which keeps `abandon` from dropping the deal; a batch whose
+   * end is unknown (no receipt in time) leaves it so, and the chain decides (the watcher, reconciliation).
    */
-  private relay(task: Task, consensus: Consensus, winners: string[]): void {
-    updateTask(this.m.db, task.taskId, { consensusHash: consensus.winner!.resultHash });
-    setTaskStatus(this.m.db, task.taskId, "committing");
+  private relay(task: Task, consensus: Consensus, winners: string[], speculative = false): void {
     const plan = relayPlan(consensus);
     const replicas = listReplicas(this.m.db, task.taskId);
     const byWorker = new Map(replicas.filter((r) => r.resultHash).map((r) => [r.worker.toLowerCase(), r]));
@@ -592,8 +621,12 @@ export class JobRouter {
     const items = relayed.map((r) => ({ dealId: task.dealId, index: BigInt(task.index), worker: r.worker, resultHash: r.resultHash!, resultSeal: r.resultSeal!, signature: r.contributionSignature! }));
     const failedBefore = lastTaskEventAt(this.m.db, task.taskId, "relay.failed") !== null;
     const lastUsed = failedBefore ? undefined : this.contributeGasUsed.get(items.length);
+    if (speculative && (lastUsed === undefined || !this.matching.has(task.dealId) || this.opts.commitMode !== "relay")) return;
     const gasLimit = lastUsed === undefined ? undefined : unestimatedBatchGas(lastUsed);
-    addTaskEvent(this.m.db, { taskId: task.taskId, kind: "consensus", detail: { resultHash: consensus.winner!.resultHash, relayed: items.length, divergent: consensus.divergent.length } });
+    updateTask(this.m.db, task.taskId, { consensusHash: consensus.winner!.resultHash });
+    setTaskStatus(this.m.db, task.taskId, "committing");
+    const detail = { resultHash: consensus.winner!.resultHash, relayed: items.length, divergent: consensus.divergent.length };
+    addTaskEvent(this.m.db, { taskId: task.taskId, kind: "consensus", detail: { ...detail, ...(speculative ? { behindMatch: true } : {}) } });
     if (this.opts.commitMode === "direct") {
       // the workers' own `contribute` transactions reach the quorum on chain: resumeRelay waits for REVEALING
       this.kick();
@@ -604,16 +637,28 @@ export class JobRouter {
       const tx = await this.m.chain.contributeBatch(items, { gasLimit });
       mined = true;
       this.contributeGasUsed.set(items.length, tx.gasUsed);
+      // it passed the Hub's check that this scheduler runs the deal: the deal is on chain, whether or not the match's
+      // receipt was read yet (the volume comes with the DealMatched)
+      if (speculative) this.confirm(task.dealId, null, tx.hash);
       addTaskEvent(this.m.db, { taskId: task.taskId, kind: "contributed", detail: { tx: tx.hash, gasUsed: String(tx.gasUsed), ...(gasLimit === undefined ? {} : { unestimated: true }) } });
       advanceTask(this.m.db, task.taskId, "revealing", ["committing"]); // forward only: the watcher may have been first
       await this.onReceipt(tx.events); // records the relayed winners; the tick it starts finalizes if they revealed
     }, (e) => {
       if (mined) return; // the commits are on chain: the task goes on from where it is (the tick, the watcher)
-      // not on chain: forget the winner, the next tick decides again (with an estimate, see above)
       if (gasLimit !== undefined) this.contributeGasUsed.delete(items.length);
-      addTaskEvent(this.m.db, { taskId: task.taskId, kind: "relay.failed", detail: { error: e.message.split("\n")[0].slice(0, 300), ...(gasLimit === undefined ? {} : { unestimated: true }) } });
+      const reverted = e instanceof ChainError && e.code === "REVERTED";
+      const error = e.message.split("\n")[0].slice(0, 300);
+      addTaskEvent(this.m.db, { taskId: task.taskId, kind: "relay.failed", detail: { error, ...(gasLimit === undefined ? {} : { unestimated: true }) } });
+      if (speculative && !reverted && getTask(this.m.db, task.taskId)) {
+        // behind a match: the batch may still land (after the match); the task stays `committing` and its deal is kept
+        this.m.log.warn({ taskId: task.taskId, err: error }, "relay behind the match has no known end: left to the chain");
+        return;
+      }
+      // not on chain: forget the winner, the next tick decides again (with an estimate, see above)
       updateTask(this.m.db, task.taskId, { consensusHash: null });
       setTaskStatus(this.m.db, task.taskId, "dispatched", { reason: "relay failed" });
+      const dropLater = speculative ? this.dropLater.get(task.dealId) : undefined;
+      if (dropLater !== undefined) this.abandon(task.dealId, dropLater);
     });
     this.requestReveals(task.taskId, winners);
   }

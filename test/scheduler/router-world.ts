@@ -17,6 +17,7 @@ import pino from "pino";
 import { JobRouter, defaultJobRouterOptions, type JobRouterOptions } from "../../scheduler/router";
 import type { ExpectedDeal, OrderSet } from "../../scheduler/matcher";
 import type { AppEntry, CategoryView, ChainClient, DealTerms, FinalizeResult, TaskView, TxOptions, TxResult } from "../../scheduler/chain/client";
+import { ChainError } from "../../scheduler/chain/errors";
 import type { HubEvent } from "../../scheduler/chain/events";
 import type { WorkerManager } from "../../scheduler/session/manager";
 import { ResultStore, type StoredResult } from "../../scheduler/api";
@@ -107,7 +108,10 @@ export interface WriteCall {
   error?: string;
   /** resolves it (a held write) */
   mine(): void;
-  /** rejects it (a held write) */
+  /**
+   * rejects it (a held write): with ChainError REVERTED (mined and reverted) when the message says "revert", else with
+   * a plain error (a failure whose outcome the sender does not know, like a receipt that never came)
+   */
   fail(message?: string): void;
 }
 
@@ -444,7 +448,7 @@ export class FakeChain implements ChainPart {
       call.state = "failed";
       call.error = message;
       then?.(false);
-      result.reject(new Error(message));
+      result.reject(/revert/i.test(message) ? new ChainError("REVERTED", message, { action: call.method }) : new Error(message));
     };
     if (failure !== undefined) call.fail(failure);
     else if (!hold) call.mine();

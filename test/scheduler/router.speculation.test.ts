@@ -15,7 +15,7 @@ import { openDatabase } from "../../scheduler/store/state";
 import { getDeal, upsertDeal, type NewDeal } from "../../scheduler/store/deals";
 import { taskTimeline } from "../../scheduler/store/events";
 import { getReplica, listReplicas } from "../../scheduler/store/replicas";
-import { getTask, listTasks } from "../../scheduler/store/tasks";
+import { getTask, listTasks, recordDealMatched } from "../../scheduler/store/tasks";
 import { MESSAGE_TYPES, dealId as dealIdOf } from "../../sdk/eip712";
 import { commitment } from "../../sdk/orders";
 import {
@@ -122,7 +122,7 @@ describe("scheduler/router: speculative deals (tasks started while their matchOr
   });
 
   describe("running unconfirmed", () => {
-    it("commits reaching the quorum relay nothing: no contributeBatch, no reveal request, the spare replica cancelled", async () => {
+    it("commits reaching the quorum, with no batch of as many commits gone through yet, relay nothing: no contributeBatch, no reveal request, the spare replica cancelled", async () => {
       const w = await world();
       const { taskId, spare } = await speculativeQuorum(w);
 
@@ -130,22 +130,6 @@ describe("scheduler/router: speculative deals (tasks started while their matchOr
       expect(w.manager.frames("reveal"), "reveal frames").to.deep.equal([]);
       expect(w.manager.frames("cancel")).to.deep.equal([{ type: "cancel", replicaId: spare.replicaId, taskId, reason: "quorum reached", worker: spare.worker }]);
       expect(getTask(w.db, taskId)).to.include({ status: "dispatched", consensusHash: null });
-    });
-
-    it("nor once a batch of as many commits went through (the next batch could go out unestimated): the deal is not on chain yet", async () => {
-      const w = await world();
-      const first = await speculativeQuorum(w);
-      await w.router.onReceipt([w.chain.match(w.chain.termsOf(first.expected, first.orders))]);
-      await until(() => getTask(w.db, first.taskId)!.status === "revealing", "the first deal's relay");
-
-      const { orders, expected, taskId } = await speculativeQuorum(w);
-      await new Promise((resolve) => setTimeout(resolve, 60)); // several ticks
-      expect(w.chain.writesOf(taskId), "nothing on chain before the DealMatched").to.deep.equal([]);
-      expect(getTask(w.db, taskId)).to.include({ status: "dispatched", consensusHash: null });
-
-      await w.router.onReceipt([w.chain.match(w.chain.termsOf(expected, orders))]);
-      await until(() => getTask(w.db, taskId)!.status === "revealing", "the relay once confirmed");
-      expect(w.chain.writesOf(taskId).map((c) => [c.method, c.gasLimit])).to.deep.equal([["contributeBatch", (3n * w.chain.gas.contributeBatch) / 2n + 30_000n]]);
     });
 
     it("a task past its contribution deadline is not given up while speculative (only its replicas stop), and is once confirmed", async () => {
@@ -163,6 +147,170 @@ describe("scheduler/router: speculative deals (tasks started while their matchOr
       await w.router.onReceipt([w.chain.match(w.chain.termsOf(expected, orders, { startTime: nowSec() - 10 * TIMEREF }))]);
       await until(() => getTask(w.db, taskId)!.status === "failed", "the task given up once confirmed");
       expect(getTask(w.db, taskId)!.failureReason).to.equal("contribution deadline reached");
+    });
+  });
+
+  describe("relaying behind the match, before the DealMatched", () => {
+    /** A first speculative deal confirmed and relayed: the router learns what a contributeBatch of two commits uses. */
+    async function learnt(w: World) {
+      const first = await speculativeQuorum(w);
+      await w.router.onReceipt([w.chain.match(w.chain.termsOf(first.expected, first.orders))]);
+      await until(() => getTask(w.db, first.taskId)!.status === "revealing", "the first relay");
+      const [batch] = w.chain.writesOf(first.taskId, "contributeBatch");
+      expect(batch.gasLimit, "the first batch of its size is estimated").to.equal(undefined);
+      return first;
+    }
+    const unestimated = (w: World) => (3n * w.chain.gas.contributeBatch) / 2n + 30_000n;
+
+    it("once a batch of as many commits went through, the quorum relays at once, unestimated, and the mined batch confirms the deal", async () => {
+      const w = await world();
+      const first = await learnt(w);
+      const { orders, expected, taskId, winners } = await speculativeQuorum(w);
+      expect(expected.dealId).to.not.equal(first.expected.dealId);
+
+      await until(() => getTask(w.db, taskId)!.status === "revealing", "the relay before the DealMatched");
+      const [batch] = w.chain.writesOf(taskId, "contributeBatch");
+      expect(batch.gasLimit, "1.5 x the last batch's gas + 30k").to.equal(unestimated(w));
+      expect(batch.items!.map((c) => c.worker).sort()).to.deep.equal(winners.map((a) => a.worker).sort());
+      expect(getDeal(w.db, expected.dealId)!.speculative, "the chain's terms come with the DealMatched").to.equal(true);
+      const timeline = taskTimeline(w.db, taskId);
+      const consensus = timeline.find((e) => e.kind === "consensus")!;
+      expect(consensus.detail).to.include({ behindMatch: true, relayed: 2 });
+      expect(timeline.find((e) => e.kind === "deal.confirmed")!.detail).to.deep.equal({ tx: batch.receipt.hash });
+      expect(timeline.find((e) => e.kind === "contributed")!.detail).to.include({ tx: batch.receipt.hash, unestimated: true });
+      // the batch's events were applied (the deal counts as confirmed): the winners are on chain, asked to reveal
+      expect(listReplicas(w.db, taskId).filter((r) => r.relayedAt !== null).map((r) => r.replicaId).sort()).to.deep.equal(winners.map((a) => a.replicaId).sort());
+      expect(w.manager.frames("reveal", (f) => f.taskId === taskId).map((f) => f.replicaId).sort()).to.deep.equal(winners.map((a) => a.replicaId).sort());
+
+      // the DealMatched that follows records the chain's terms and relays nothing again
+      await w.router.onReceipt([w.chain.match(w.chain.termsOf(expected, orders))]);
+      expect(getDeal(w.db, expected.dealId)!.speculative).to.equal(false);
+      expect(w.chain.writesOf(taskId, "contributeBatch"), "relayed once").to.have.length(1);
+      expect(taskTimeline(w.db, taskId).filter((e) => e.kind === "deal.confirmed"), "confirmed once").to.have.length(1);
+    });
+
+    it("a batch that reverts (the match did not land) is told (relay.failed): the task waits for the DealMatched, then relays estimated", async () => {
+      const w = await world();
+      await learnt(w);
+      w.chain.failNext("contributeBatch", "contributeBatch reverted: HubUnknownDeal");
+      const { orders, expected, taskId } = await speculativeQuorum(w);
+      await until(() => w.chain.writesOf(taskId, "contributeBatch")[0]?.state === "failed", "the failed batch");
+      await until(() => getTask(w.db, taskId)!.status === "dispatched", "the relay undone");
+      expect(getTask(w.db, taskId)!.consensusHash).to.equal(null);
+      expect(taskTimeline(w.db, taskId).find((e) => e.kind === "relay.failed")!.detail).to.deep.equal({ error: "contributeBatch reverted: HubUnknownDeal", unestimated: true });
+
+      await new Promise((resolve) => setTimeout(resolve, 60)); // several ticks
+      expect(w.chain.writesOf(taskId, "contributeBatch"), "no second unestimated batch").to.have.length(1);
+
+      await w.router.onReceipt([w.chain.match(w.chain.termsOf(expected, orders))]);
+      await until(() => getTask(w.db, taskId)!.status === "revealing", "the relay once confirmed");
+      const batches = w.chain.writesOf(taskId, "contributeBatch");
+      expect(batches.map((b) => [b.state, b.gasLimit])).to.deep.equal([
+        ["failed", unestimated(w)],
+        ["mined", undefined],
+      ]);
+    });
+
+    it("a speculative deal whose match this process did not queue (left by an earlier run) waits for its DealMatched", async () => {
+      const w = await world();
+      await learnt(w);
+      const { orders, expected } = ordersFor(w.chain, { volume: 1n, trust: 2n });
+      const { request } = orders;
+      // what `speculate` records, written by another process before this one started
+      recordDealMatched(w.db, {
+        dealId: expected.dealId,
+        app: request.app,
+        dataset: 0n,
+        workerpool: POOL,
+        requester: request.requester,
+        beneficiary: request.beneficiary,
+        scheduler: w.chain.address,
+        callback: null,
+        category: 0n,
+        trust: 2,
+        params: request.params,
+        volume: 1,
+        startTime: nowSec(),
+        timeref: TIMEREF,
+        appPrice: 5n,
+        datasetPrice: 0n,
+        workerpoolPrice: 7n,
+        workerStakeRatio: 0,
+        schedulerRewardRatio: 0,
+        requestOrderHash: expected.requestHash,
+        speculative: true,
+      });
+      const taskId = taskOf(expected.dealId, 0);
+      await until(() => assignsOf(w, taskId).length === 3, "three replicas of the task");
+      const [a, b] = assignsOf(w, taskId);
+      await commit(w, a, DIGEST);
+      await commit(w, b, DIGEST);
+      await until(() => w.manager.frames("cancel", (f) => f.taskId === taskId).length === 1, "the spare replica's cancel");
+      await new Promise((resolve) => setTimeout(resolve, 60)); // several ticks
+      expect(w.chain.writesOf(taskId, "contributeBatch")).to.deep.equal([]);
+      expect(getTask(w.db, taskId)).to.include({ status: "dispatched", consensusHash: null });
+    });
+
+    describe("the deal is not dropped while a batch behind its match may land", () => {
+      /** A learnt figure, then a second speculative task whose batch goes out behind the match and is held. */
+      async function pendingBehindMatch(w: World) {
+        await learnt(w);
+        w.chain.holdBatches = true;
+        const t = await speculativeQuorum(w);
+        await until(() => w.chain.writesOf(t.taskId, "contributeBatch").length === 1, "the batch behind the match");
+        const batch = w.chain.writesOf(t.taskId, "contributeBatch")[0];
+        expect([batch.state, batch.gasLimit]).to.deep.equal(["pending", unestimated(w)]);
+        expect(getTask(w.db, t.taskId)!.status).to.equal("committing");
+        return { ...t, batch };
+      }
+      const cancelsOf = (w: World, taskId: string) => w.manager.frames("cancel", (f) => f.taskId === taskId && f.reason !== "quorum reached");
+
+      it("abandoned meanwhile (the match seemed to fail), the deal stays; the batch mined confirms it and the task goes on", async () => {
+        const w = await world();
+        const t = await pendingBehindMatch(w);
+        w.router.abandon(t.expected.dealId, "matchOrders failed: socket hang up");
+        expect(getDeal(w.db, t.expected.dealId), "kept").to.not.equal(null);
+        expect(cancelsOf(w, t.taskId), "no replica cancelled").to.deep.equal([]);
+
+        t.batch.mine();
+        await until(() => getTask(w.db, t.taskId)?.status === "revealing", "the task going on");
+        expect(kinds(w, t.taskId)).to.include("deal.confirmed");
+        await new Promise((resolve) => setTimeout(resolve, 60)); // several ticks: the drop does not come back
+        expect(getDeal(w.db, t.expected.dealId)).to.not.equal(null);
+      });
+
+      it("abandoned meanwhile, then the batch reverts: the deal is dropped then, its replicas cancelled", async () => {
+        const w = await world();
+        const t = await pendingBehindMatch(w);
+        w.router.abandon(t.expected.dealId, "matchOrders failed: socket hang up");
+        expect(getDeal(w.db, t.expected.dealId)).to.not.equal(null);
+
+        t.batch.fail("contributeBatch reverted: HubUnknownDeal");
+        await until(() => getDeal(w.db, t.expected.dealId) === null, "the deal dropped");
+        expect(getTask(w.db, t.taskId)).to.equal(null);
+        expect(cancelsOf(w, t.taskId).map((f) => [f.replicaId, f.reason]).sort()).to.deep.equal(
+          t.winners.map((a) => [a.replicaId, "matchOrders failed: socket hang up"]).sort(),
+        );
+      });
+
+      it("a batch with no known end (no receipt in time) leaves the task committing and the deal kept; the DealMatched resumes it", async () => {
+        const w = await world();
+        const t = await pendingBehindMatch(w);
+        t.batch.fail("contributeBatch: not confirmed within 120000 ms");
+        await until(() => kinds(w, t.taskId).includes("relay.failed"), "the failure told");
+        await new Promise((resolve) => setTimeout(resolve, 60)); // several ticks
+        expect(getTask(w.db, t.taskId)!.status, "the batch may still land").to.equal("committing");
+        w.router.abandon(t.expected.dealId, "its matchOrders did not land within 60 s");
+        expect(getDeal(w.db, t.expected.dealId), "kept").to.not.equal(null);
+        expect(cancelsOf(w, t.taskId)).to.deep.equal([]);
+
+        // the match did land: the chain has the deal, but not the commits (the fake's viewTask says UNSET)
+        w.chain.holdBatches = false;
+        await w.router.onChainEvent(w.chain.match(w.chain.termsOf(t.expected, t.orders)));
+        await until(() => w.chain.writesOf(t.taskId, "contributeBatch").length === 2, "the relay again");
+        expect(w.chain.writesOf(t.taskId, "contributeBatch")[1].gasLimit, "estimated after a failure").to.equal(undefined);
+        await until(() => getTask(w.db, t.taskId)!.status === "revealing", "the task going on");
+      });
     });
   });
 
