@@ -416,8 +416,9 @@ export class JobRouter {
 
   /**
    * A ConsensusReached in a receipt just read dates its block: the Hub set the reveal deadline REVEAL_DEADLINE_RATIO
-   * timerefs after it. That is the chain's clock now, as good as a read of the latest block (`chainTime`), so the step
-   * right after the batch does not wait for one.
+   * timerefs after it. That is the chain's clock as of that block (behind the latest one by the confirmations waited
+   * for, never ahead of it), so the step right after the batch does not wait for a read of the latest block
+   * (`chainTime`).
    */
   private consensusClock(taskId: string, revealDeadline: bigint): void {
     const task = getTask(this.m.db, taskId.toLowerCase());
@@ -647,17 +648,19 @@ export class JobRouter {
       if (mined) return; // the commits are on chain: the task goes on from where it is (the tick, the watcher)
       if (gasLimit !== undefined) this.contributeGasUsed.delete(items.length);
       const reverted = e instanceof ChainError && e.code === "REVERTED";
-      const error = e.message.split("\n")[0].slice(0, 300);
-      addTaskEvent(this.m.db, { taskId: task.taskId, kind: "relay.failed", detail: { error, ...(gasLimit === undefined ? {} : { unestimated: true }) } });
-      if (speculative && !reverted && getTask(this.m.db, task.taskId)) {
+      // the timeline is public: the error's code and the Hub's error name, not the node's text
+      const failure = { code: e instanceof ChainError ? e.code : "UNKNOWN", ...(e instanceof ChainError && e.revert ? { revert: e.revert.name } : {}) };
+      const ended = !speculative || reverted || !getTask(this.m.db, task.taskId);
+      if (ended) {
+        // not on chain: forget the winner, the next tick decides again (with an estimate, see above)
+        updateTask(this.m.db, task.taskId, { consensusHash: null });
+        setTaskStatus(this.m.db, task.taskId, "dispatched", { reason: "relay failed" });
+      } else {
         // behind a match: the batch may still land (after the match); the task stays `committing` and its deal is kept
-        this.m.log.warn({ taskId: task.taskId, err: error }, "relay behind the match has no known end: left to the chain");
-        return;
+        this.m.log.warn({ taskId: task.taskId, ...failure }, "relay behind the match has no known end: left to the chain");
       }
-      // not on chain: forget the winner, the next tick decides again (with an estimate, see above)
-      updateTask(this.m.db, task.taskId, { consensusHash: null });
-      setTaskStatus(this.m.db, task.taskId, "dispatched", { reason: "relay failed" });
-      const dropLater = speculative ? this.dropLater.get(task.dealId) : undefined;
+      addTaskEvent(this.m.db, { taskId: task.taskId, kind: "relay.failed", detail: { ...failure, ...(gasLimit === undefined ? {} : { unestimated: true }) } });
+      const dropLater = speculative && ended ? this.dropLater.get(task.dealId) : undefined;
       if (dropLater !== undefined) this.abandon(task.dealId, dropLater);
     });
     this.requestReveals(task.taskId, winners);

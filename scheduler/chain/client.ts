@@ -650,8 +650,10 @@ export class EthersChainClient implements ChainClient {
     try {
       result = await this.send({ action: "matchOrders", data }, { ...opts, ...learnt });
     } catch (e) {
-      // sent and failed (perhaps short of gas): the next one is estimated; a refusal of the orders sent nothing
-      if (!(e instanceof ChainError && e.code === "REVERTED" && e.details.txHash === undefined)) this.matchGasUsed.delete(kind);
+      // the next one is estimated, unless the Clerk refused these orders (a decoded refusal, nothing sent): a failure
+      // after sending, or a simulation that ran out of the learnt gas (no Clerk error), says the figure may be short
+      const refused = e instanceof ChainError && e.code === "REVERTED" && e.details.txHash === undefined && e.revert !== undefined;
+      if (!refused) this.matchGasUsed.delete(kind);
       throw e;
     }
     this.matchGasUsed.set(kind, result.gasUsed);

@@ -81,9 +81,10 @@ export interface TxRequest {
    */
   gasLimit?: bigint;
   /**
-   * With `gasLimit`: the call is first run on the latest state with `eth_call` (with the fee read, in one round trip),
-   * and a revert there is the contract's answer (ChainError REVERTED, nothing sent), as with an estimate. The node
-   * executes the call once, where an estimate executes it twice or more. `onEstimated` is called once it passed.
+   * With `gasLimit`: the call is first run on the latest state with `eth_call` and that gas limit (with the fee read,
+   * in one round trip), and a revert there (out of gas included) is ChainError REVERTED, nothing sent, as with an
+   * estimate. The node executes the call once, where an estimate executes it twice or more. `onEstimated` is called
+   * once it passed.
    */
   simulate?: boolean;
 }
@@ -233,7 +234,8 @@ export class TxSender {
       // populateTransaction asks nothing
       const readFees = provider.getFeeData().then((f) => this.feesRead(f));
       if (req.gasLimit !== undefined) {
-        [, fees] = await Promise.all([checked(provider.call(call)), readFees]);
+        // with the limit it will be sent with: a call that needs more reverts here (out of gas), not on chain
+        [, fees] = await Promise.all([checked(provider.call({ ...call, gasLimit: req.gasLimit })), readFees]);
         gasLimit = req.gasLimit;
       } else {
         let estimate: bigint;

@@ -258,7 +258,7 @@ export class FakeChain implements ChainPart {
     // the Hub's consensus: the hash most items carry (relayPlan puts the divergent ones first)
     const count = (h: string) => items.filter((c) => c.resultHash === h).length;
     const consensusHash = items.map((c) => c.resultHash).reduce((best, h) => (count(h) > count(best) ? h : best));
-    events.push({ name: "ConsensusReached", args: { taskId, consensusHash, revealDeadline: BigInt(nowSec() + 600) }, ...tx.at(items.length) });
+    events.push({ name: "ConsensusReached", args: { taskId, consensusHash, revealDeadline: BigInt(nowSec() + this.clockAheadSec + 2 * TIMEREF) }, ...tx.at(items.length) });
     const gate = new Deferred<boolean>();
     const batch = { mined: gate.promise, settled: false };
     const call = this.record({ method: "contributeBatch", taskId, items, ...(opts.gasLimit === undefined ? {} : { gasLimit: opts.gasLimit }) }, { hash: tx.hash, blockNumber: tx.blockNumber, gasUsed: this.gas.contributeBatch, events });

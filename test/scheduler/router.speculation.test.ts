@@ -197,7 +197,7 @@ describe("scheduler/router: speculative deals (tasks started while their matchOr
       await until(() => w.chain.writesOf(taskId, "contributeBatch")[0]?.state === "failed", "the failed batch");
       await until(() => getTask(w.db, taskId)!.status === "dispatched", "the relay undone");
       expect(getTask(w.db, taskId)!.consensusHash).to.equal(null);
-      expect(taskTimeline(w.db, taskId).find((e) => e.kind === "relay.failed")!.detail).to.deep.equal({ error: "contributeBatch reverted: HubUnknownDeal", unestimated: true });
+      expect(taskTimeline(w.db, taskId).find((e) => e.kind === "relay.failed")!.detail).to.deep.equal({ code: "REVERTED", unestimated: true });
 
       await new Promise((resolve) => setTimeout(resolve, 60)); // several ticks
       expect(w.chain.writesOf(taskId, "contributeBatch"), "no second unestimated batch").to.have.length(1);

@@ -9,7 +9,7 @@
  */
 import { createHash } from "node:crypto";
 import { linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
-import { copyFile, mkdtemp, readFile, rm } from "node:fs/promises";
+import { copyFile, lstat, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { writeFile } from "node:fs/promises";
@@ -169,7 +169,7 @@ export class Runtime {
       } else {
         throw new RuntimeError("INVALID_PARAMS", `unknown runtime ${JSON.stringify(req.runtime)} (known: ${RUNTIMES.join(", ")})`);
       }
-      const files = written ? [{ path: written.path, size: written.bytes.length }] : listOutput(outputDir);
+      const files = written ? [{ path: written.path, size: written.bytes.length }] : await listOutput(outputDir);
       const outputBytes = files.reduce((n, f) => n + f.size, 0);
       if (outputBytes > limits.outputBytes) {
         throw new RuntimeError("OUTPUT_TOO_LARGE", `output too large: ${outputBytes} bytes, the limit is ${limits.outputBytes}`);
@@ -260,12 +260,13 @@ async function stageDataset(source: string, target: string): Promise<void> {
   }
 }
 
-function listOutput(dir: string, prefix = ""): { path: string; size: number }[] {
+/** Asynchronous, unlike the steps above: an app decides how many files and directories its output has. */
+async function listOutput(dir: string, prefix = ""): Promise<{ path: string; size: number }[]> {
   const out: { path: string; size: number }[] = [];
-  for (const entry of readdirSync(join(dir, prefix), { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+  for (const entry of (await readdir(join(dir, prefix), { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1))) {
     const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
-    if (entry.isDirectory()) out.push(...listOutput(dir, rel));
-    else out.push({ path: rel, size: lstatSync(join(dir, rel)).size });
+    if (entry.isDirectory()) out.push(...(await listOutput(dir, rel)));
+    else out.push({ path: rel, size: (await lstat(join(dir, rel))).size });
   }
   return out;
 }

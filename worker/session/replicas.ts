@@ -145,6 +145,9 @@ export class ReplicaHandler {
       } finally {
         release();
       }
+      // the output goes to disk for good while the commit is signed: the record must never name files a crash can lose
+      const outputDurable = this.modules.store.syncOutput(outputDir, run.files);
+      outputDurable.catch(() => undefined); // awaited below, unless the commit stops before
       const digest = committedDigest(resultDigestOf(run, frame.callback), this.opts.behaviour);
       replica.state = "committing";
       if (this.opts.behaviour === "slow") {
@@ -162,6 +165,7 @@ export class ReplicaHandler {
         resultSeal: c.resultSeal,
       });
       signal.throwIfAborted();
+      await outputDurable;
       // Durable BEFORE the frame leaves: slashing protection and restart safety.
       const record = await this.modules.store.record({
         taskId,

@@ -14,6 +14,7 @@
  * the task's record file empty and makes its directory entry durable (fsync of the directory), off the event loop;
  * `record` then only fills it and flushes it (write, fdatasync). Without a reservation, or when filling fails, the
  * record is written the atomic way above. `release` deletes the empty file of a run that ends without a commit.
+ * Before the record, the run's output is made durable too (`syncOutput`): a record always names files on disk.
  *
  * A record file that cannot be read back is set aside as `<name>.corrupt` and its task is blocked: the worker will not
  * commit for it again, since it no longer knows what it committed (a crash while a reserved file was being filled can
@@ -24,7 +25,7 @@
 import { randomBytes } from "node:crypto";
 import { closeSync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { open, rm } from "node:fs/promises";
-import { join, relative, resolve, sep } from "node:path";
+import { dirname, join, relative, resolve, sep } from "node:path";
 import { z } from "zod";
 import { WorkerError } from "../core/errors";
 
@@ -126,14 +127,37 @@ export class CommitStore {
   }
 
   /**
+   * Makes a run's output durable, to be awaited before its commit is recorded: the record names the files a reveal
+   * sends, and after a crash (a power loss, not only a restart) they must still be there. Each file is fsynced, and
+   * each directory holding one, the output directory's own entry in `outputs/` included; all at once, off the event
+   * loop. A directory that cannot be opened (some platforms) is skipped; a file that cannot be synced is an error.
+   */
+  async syncOutput(outputDir: string, files: readonly { path: string }[]): Promise<void> {
+    const dirs = new Set([this.outputsDir, outputDir]);
+    for (const f of files) {
+      for (let d = dirname(join(outputDir, f.path)); d.startsWith(outputDir + sep); d = dirname(d)) dirs.add(d);
+    }
+    const sync = async (path: string) => {
+      const handle = await open(path, "r");
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    };
+    await Promise.all([...files.map((f) => sync(join(outputDir, f.path))), ...[...dirs].map((d) => sync(d).catch(() => undefined))]);
+  }
+
+  /**
    * Prepares the first write of the task's record while its run goes on (see the module comment): the empty record
    * file, its directory entry flushed. Never throws: a failure only means `record` writes the atomic way.
    */
   reserve(taskId: string): void {
     const key = taskId.toLowerCase();
     if (this.records.has(key) || this.blocked.has(key) || this.reserved.has(key)) return;
+    // no record was on disk when this was called, and any record's first write queues behind this job (per-key
+    // queue): the file made empty here holds nothing yet, and a `record` arriving meanwhile fills it
     void this.enqueue(key, async () => {
-      if (this.records.has(key)) return;
       const file = await open(this.fileOf(key), "w", 0o600); // empty: a leftover reservation is reused
       await file.close();
       const dir = await open(this.commitsDir, "r");
@@ -142,7 +166,7 @@ export class CommitStore {
       } finally {
         await dir.close();
       }
-      if (!this.records.has(key)) this.reserved.add(key);
+      this.reserved.add(key);
     }).catch(() => this.reserved.delete(key));
   }
 

@@ -334,6 +334,22 @@ describe("scheduler chain client", function () {
       expect([provider.calls.eth_estimateGas, provider.calls.eth_call, provider.calls.eth_sendRawTransaction]).to.deep.equal([1, 2, 2]);
     });
 
+    it("a simulation that runs out of the learnt gas sends nothing and forgets the figure: the next match is estimated", async function () {
+      const provider = countingProvider(w);
+      const client = w.newClient({}, provider.provider);
+      const first = await orders(w, { trust: 1 });
+      await client.matchOrders(first.app, first.dataset, first.workerpool, first.request);
+      (client as unknown as { matchGasUsed: Map<boolean, bigint> }).matchGasUsed.set(true, 10_000n); // far too little
+      const next = await orders(w, { trust: 1 });
+      const e = await chainErrorOf(() => client.matchOrders(next.app, next.dataset, next.workerpool, next.request));
+      expect([e.code, e.details.txHash, e.revert], "no Clerk refusal: out of gas").to.deep.equal(["REVERTED", undefined, undefined]);
+      expect(provider.calls.eth_sendRawTransaction, "nothing sent").to.equal(1);
+      const m = await client.matchOrders(next.app, next.dataset, next.workerpool, next.request);
+      provider.provider.destroy();
+      expect(provider.calls.eth_estimateGas, "estimated again").to.equal(2);
+      expect(m.dealId).to.match(/^0x[0-9a-f]{64}$/);
+    });
+
     it("matchGasLimit: 1.5 x the last gas used + 50k + 40 per calldata byte", function () {
       expect(matchGasLimit(300_000n, "0x" + "00".repeat(1000))).to.equal(450_000n + 50_000n + 40_000n);
     });

@@ -149,6 +149,18 @@ describe("worker store: commit records", function () {
     expect(existsSync(c.outputDir)).to.equal(true);
   });
 
+  it("syncOutput makes a run's files and their directories durable, and fails on a file that is not there", async function () {
+    const store = new CommitStore(dir);
+    const c = commit(store, 1);
+    await mkdir(join(c.outputDir, "nested", "deeper"), { recursive: true });
+    await writeFile(join(c.outputDir, "result.json"), "{}");
+    await writeFile(join(c.outputDir, "nested", "deeper", "part.bin"), "x");
+    await store.syncOutput(c.outputDir, [{ path: "result.json" }, { path: "nested/deeper/part.bin" }]);
+    await store.syncOutput(c.outputDir, []); // an empty output: its directory only
+    const e = await store.syncOutput(c.outputDir, [{ path: "gone.txt" }]).then(() => null, (err: NodeJS.ErrnoException) => err);
+    expect(e?.code).to.equal("ENOENT");
+  });
+
   describe("reserve: the record's file made while the task runs, filled by the commit", function () {
     const fileOf = (c: NewCommit) => join(dir, "commits", `${c.taskId}.json`);
 
@@ -169,7 +181,7 @@ describe("worker store: commit records", function () {
       expect(new CommitStore(dir).get(c.taskId)).to.deep.include({ revealedAt: 5_000 });
     });
 
-    it("record right after reserve (the file not made yet) waits for it, then fills it", async function () {
+    it("record right after reserve (the file not made yet) waits for the reservation, then writes the record", async function () {
       const store = new CommitStore(dir);
       const c = commit(store, 1);
       store.reserve(c.taskId);

@@ -164,6 +164,13 @@ describe("sql runtime: running queries", function () {
       await expectCode(run("SELECT * FROM t", { datasetPath: path, table: "other" }), "INVALID_QUERY", /no such table: t/);
     });
 
+    it("SQLite's own random source is the same on a first load and from the image (the check bypassed)", async function () {
+      await closeStandbyThreads(); // a thread that has never loaded this file
+      const job = { datasetPath: csvPath, table: "customers", query: "SELECT random(), hex(randomblob(8))", maxOutputBytes: MiB, maxMemoryBytes: 64 * MiB };
+      const first = await runInThread(THREAD_SCRIPT, job, { timeoutMs: 10_000 });
+      expect(await runInThread(THREAD_SCRIPT, job, { timeoutMs: 10_000 })).to.deep.equal(first);
+    });
+
     it("sql.js's database file name (pragma_database_list) is the same on a first load and from the image", async function () {
       await closeStandbyThreads();
       const q = "SELECT file FROM pragma_database_list";

@@ -164,7 +164,7 @@ async function serve(job) {
  */
 async function run(job, sqlReady) {
   const SQL = await sqlReady;
-  const db = openDataset(SQL, job);
+  const db = await openDataset(SQL, job);
   guard(() => db.run("PRAGMA query_only = 1"), "INVALID_QUERY", job);
   return runQuery(db, job);
 }
@@ -212,7 +212,7 @@ function splitmix32(seed) {
  * @param {SqlJob} job
  * @returns {Database}
  */
-function openDataset(SQL, job) {
+async function openDataset(SQL, job) {
   if (job.datasetPath === undefined) return limitMemory(new SQL.Database(), job);
   const bytes = readDataset(job.datasetPath);
   if (bytes.length >= SQLITE_HEADER.length && bytes.subarray(0, SQLITE_HEADER.length).equals(SQLITE_HEADER)) {
@@ -226,7 +226,7 @@ function openDataset(SQL, job) {
   if (image) {
     csvImages.delete(key); // most recently used last
   } else {
-    image = csvImage(SQL, bytes, job);
+    image = await csvImage(bytes, job);
   }
   if (image.length <= CSV_IMAGES_MAX_BYTES) {
     csvImages.set(key, image);
@@ -238,10 +238,11 @@ function openDataset(SQL, job) {
       total -= kept.length;
     }
   }
-  // the random stream at its seed again, as the job's SQLite left it when no image had to be built: the database's
-  // file name (pragma_database_list) is the same whichever way the image came
+  // the random stream at its seed again, where the job's SQLite left it when no image had to be built (the image is
+  // built on a SQLite of its own): the database's file name (pragma_database_list), and SQLite's own random source
+  // once seeded, are the same whichever way the image came
   random = splitmix32(PINNED_SEED);
-  return limitMemory(new SQL.Database(image), job);
+  return guard(() => limitMemory(new SQL.Database(/** @type {Uint8Array} */ (image)), job), "INVALID_DATASET", job);
 }
 
 /**
@@ -255,13 +256,13 @@ const csvImages = new Map();
 const CSV_IMAGES_MAX_BYTES = 32 * 1024 * 1024;
 
 /**
- * Loads a CSV dataset into a scratch SQLite and returns that database's image.
- * @param {SqlJs} SQL
+ * Loads a CSV dataset into a scratch database, on a SQLite instance of its own (the job's stays untouched, its random
+ * source unseeded), and returns that database's image.
  * @param {Buffer} bytes
  * @param {SqlJob} job
- * @returns {Uint8Array}
+ * @returns {Promise<Uint8Array>}
  */
-function csvImage(SQL, bytes, job) {
+async function csvImage(bytes, job) {
   let table;
   try {
     table = csv.readCsv(bytes);
@@ -269,12 +270,17 @@ function csvImage(SQL, bytes, job) {
     if (e instanceof csv.CsvError) throw new SandboxError("INVALID_DATASET", `invalid dataset: ${e.message}`);
     throw e;
   }
-  const scratch = limitMemory(new SQL.Database(), job);
+  const SQL = await freshSqlJs();
+  const scratch = guard(() => limitMemory(new SQL.Database(), job), "INVALID_DATASET", job);
   try {
     guard(() => loadTable(scratch, job.table, table), "INVALID_DATASET", job);
     return guard(() => scratch.export(), "INVALID_DATASET", job);
   } finally {
-    scratch.close();
+    try {
+      scratch.close();
+    } catch {
+      // the load's own error, if any, is the one to report
+    }
   }
 }
 
