@@ -128,8 +128,10 @@ export function phasesOf(run: SystemRun, task: TaskOutcome, logs: DaemonLogs): R
   const diff = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined ? undefined : b - a);
   const { created, confirmed, dispatched, quorumCommit, quorumReplica, consensus, contributed, lastReveal, finalizing, revealedTx, finalized } = milestonesOf(task);
   const worker = quorumReplica === undefined ? {} : logs.replica(quorumReplica);
-  // a speculative deal's relay waits for its confirmation: only what the match takes beyond the q-th commit is on the path
-  const waited = confirmed === undefined || quorumCommit === undefined ? 0 : Math.max(0, confirmed - quorumCommit);
+  // a speculative deal's relay waits for its confirmation (only what the match takes beyond the q-th commit is on the
+  // path), unless it went right behind the match, before the confirmation (the consensus first): then nothing waited
+  const waitedFor = confirmed === undefined || (consensus !== undefined && consensus < confirmed) ? undefined : confirmed;
+  const waited = waitedFor === undefined || quorumCommit === undefined ? 0 : Math.max(0, waitedFor - quorumCommit);
 
   const phases: Record<string, number | undefined> = {
     sign: diff(run.startedAt, run.postedAt),
