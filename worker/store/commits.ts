@@ -24,7 +24,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { closeSync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from "node:fs";
-import { open, rm } from "node:fs/promises";
+import { open, rename, rm } from "node:fs/promises";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { z } from "zod";
 import { WorkerError } from "../core/errors";
@@ -220,7 +220,7 @@ export class CommitStore {
     if (!current) return undefined;
     const next = CommitRecord.parse({ ...current, ...change });
     this.records.set(key, next);
-    await this.write(key, next);
+    await this.write(key, next, { background: true });
     return next;
   }
 
@@ -274,11 +274,16 @@ export class CommitStore {
     await rm(dir, { recursive: true, force: true }).catch(() => undefined);
   }
 
-  private write(key: string, record: CommitRecord): Promise<void> {
+  /**
+   * A record's first write is on the path of its commit: filled into its reservation, or written synchronously (one turn
+   * of the event loop). Later ones (revealed, abandoned, pruned outputs) are on nobody's path: `background` writes them
+   * through the thread pool, so that their fsyncs never hold up the event loop.
+   */
+  private write(key: string, record: CommitRecord, { background = false } = {}): Promise<void> {
     const text = JSON.stringify(record, null, 1) + "\n";
     return this.enqueue(key, async () => {
       if (this.reserved.delete(key) && fillDurably(this.fileOf(key), text)) return;
-      await writeDurably(this.commitsDir, `${key}.json`, text);
+      await (background ? writeDurablyInBackground : writeDurably)(this.commitsDir, `${key}.json`, text);
     });
   }
 
@@ -371,6 +376,34 @@ async function writeDurably(dir: string, name: string, text: string): Promise<vo
     throw e;
   }
   syncDirectory(dir);
+}
+
+/** `writeDurably`'s steps through the thread pool (fs/promises): the same guarantee, the event loop free meanwhile. */
+async function writeDurablyInBackground(dir: string, name: string, text: string): Promise<void> {
+  const temp = join(dir, `${TEMP_PREFIX}${name}-${randomBytes(6).toString("hex")}`);
+  const file = await open(temp, "wx", 0o600);
+  try {
+    await file.writeFile(text, "utf8");
+    await file.sync();
+  } finally {
+    await file.close();
+  }
+  try {
+    await rename(temp, join(dir, name));
+  } catch (e) {
+    await rm(temp, { force: true }).catch(() => undefined); // the rename's error is the one to report
+    throw e;
+  }
+  try {
+    const handle = await open(dir, "r");
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    // best effort, as syncDirectory
+  }
 }
 
 /**
