@@ -155,7 +155,10 @@ export class Scheduler {
           .catch(async (e: unknown) => {
             // sent and perhaps mined later (a receipt that did not come in time): the watcher or the reconciliation decides
             const maybeMined = e instanceof ChainError && e.details.txHash !== undefined && e.code !== "REVERTED";
-            if ((await speculation) && !maybeMined) router.abandon(expected.dealId, `matchOrders failed: ${(e as Error).message.split("\n")[0]}`);
+            if (await speculation) {
+              router.matchEnded(expected.dealId); // its nonce may be reused: nothing more goes behind it
+              if (!maybeMined) router.abandon(expected.dealId, `matchOrders failed: ${(e as Error).message.split("\n")[0]}`);
+            }
             // the sender's gas estimate is the Clerk's verdict: a revert there sent nothing (no canMatch needed first)
             throw e instanceof ChainError && e.code === "REVERTED" && !e.details.txHash && e.revert ? new MatchRefusedError(refusalOf(e.revert)) : e;
           });

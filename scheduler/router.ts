@@ -364,13 +364,23 @@ export class JobRouter {
   abandon(dealId: string, reason: string): void {
     this.matching.delete(dealId);
     if (this.confirmed.has(dealId)) return;
-    if (listTasks(this.m.db, { dealId, status: "committing" }).length > 0) {
+    // a task past `committing` has its commits on chain already (a batch mined before a restart forgot `confirmed`)
+    if (listTasks(this.m.db, { dealId, status: ["committing", "revealing", "finalizing"] }).length > 0) {
       if (!this.dropLater.has(dealId)) this.m.log.warn({ dealId, reason }, "speculative deal kept: a relay of its task may still land");
       this.dropLater.set(dealId, reason);
       return;
     }
     this.dropLater.delete(dealId);
     if (this.dropSpeculative(dealId, reason)) this.m.log.warn({ dealId, reason }, "speculative deal dropped");
+  }
+
+  /**
+   * This process's matchOrders of `dealId` ended without a known DealMatched (failed, or no receipt in time): its
+   * nonce may be taken again, so nothing more of the deal goes behind it (see `relay`). The deal itself stays, unless
+   * `abandon` drops it.
+   */
+  matchEnded(dealId: string): void {
+    this.matching.delete(dealId);
   }
 
   private dropSpeculative(dealId: string, reason: string, fromIndex = 0): boolean {
@@ -647,10 +657,11 @@ export class JobRouter {
     }, (e) => {
       if (mined) return; // the commits are on chain: the task goes on from where it is (the tick, the watcher)
       if (gasLimit !== undefined) this.contributeGasUsed.delete(items.length);
+      if (!getTask(this.m.db, task.taskId)) return; // dropped meanwhile (a smaller volume on chain)
       const reverted = e instanceof ChainError && e.code === "REVERTED";
       // the timeline is public: the error's code and the Hub's error name, not the node's text
       const failure = { code: e instanceof ChainError ? e.code : "UNKNOWN", ...(e instanceof ChainError && e.revert ? { revert: e.revert.name } : {}) };
-      const ended = !speculative || reverted || !getTask(this.m.db, task.taskId);
+      const ended = !speculative || reverted;
       if (ended) {
         // not on chain: forget the winner, the next tick decides again (with an estimate, see above)
         updateTask(this.m.db, task.taskId, { consensusHash: null });

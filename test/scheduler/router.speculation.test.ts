@@ -251,6 +251,23 @@ describe("scheduler/router: speculative deals (tasks started while their matchOr
       expect(getTask(w.db, taskId)).to.include({ status: "dispatched", consensusHash: null });
     });
 
+    it("once the match has ended without a DealMatched (no receipt in time), nothing more goes behind it", async () => {
+      const w = await world();
+      await learnt(w);
+      const { orders, expected } = ordersFor(w.chain, { volume: 1n, trust: 2n });
+      await w.router.speculate(expected, orders);
+      w.router.matchEnded(expected.dealId); // its nonce may be taken by the next transaction
+      const taskId = taskOf(expected.dealId, 0);
+      await until(() => assignsOf(w, taskId).length === 3, "three replicas of the task");
+      const [a, b] = assignsOf(w, taskId);
+      await commit(w, a, DIGEST);
+      await commit(w, b, DIGEST);
+      await until(() => w.manager.frames("cancel", (f) => f.taskId === taskId).length === 1, "the spare replica's cancel");
+      await new Promise((resolve) => setTimeout(resolve, 60)); // several ticks
+      expect(w.chain.writesOf(taskId, "contributeBatch")).to.deep.equal([]);
+      expect(getDeal(w.db, expected.dealId), "the deal stays").to.not.equal(null);
+    });
+
     describe("the deal is not dropped while a batch behind its match may land", () => {
       /** A learnt figure, then a second speculative task whose batch goes out behind the match and is held. */
       async function pendingBehindMatch(w: World) {
@@ -277,6 +294,17 @@ describe("scheduler/router: speculative deals (tasks started while their matchOr
         expect(kinds(w, t.taskId)).to.include("deal.confirmed");
         await new Promise((resolve) => setTimeout(resolve, 60)); // several ticks: the drop does not come back
         expect(getDeal(w.db, t.expected.dealId)).to.not.equal(null);
+      });
+
+      it("nor once its commits are on chain, when the confirmation was forgotten (a restart): a task past committing keeps it", async () => {
+        const w = await world();
+        const t = await pendingBehindMatch(w);
+        t.batch.mine();
+        await until(() => getTask(w.db, t.taskId)?.status === "revealing", "the task revealing");
+        (w.router as unknown as { confirmed: Set<string> }).confirmed.clear(); // what a restart forgets
+        w.router.abandon(t.expected.dealId, "its matchOrders did not land within 60 s");
+        expect(getTask(w.db, t.taskId)?.status).to.equal("revealing");
+        expect(cancelsOf(w, t.taskId)).to.deep.equal([]);
       });
 
       it("abandoned meanwhile, then the batch reverts: the deal is dropped then, its replicas cancelled", async () => {

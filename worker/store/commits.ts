@@ -32,6 +32,8 @@ import { WorkerError } from "../core/errors";
 const bytes32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/);
 const TASK_FILE = /^(0x[0-9a-f]{64})\.json$/;
 const TEMP_PREFIX = ".tmp-";
+/** fsyncs `syncOutput` runs at once */
+const SYNC_CONCURRENCY = 8;
 
 export const CommitRecord = z
   .object({
@@ -145,7 +147,9 @@ export class CommitStore {
         await handle.close();
       }
     };
-    await Promise.all([...files.map((f) => sync(join(outputDir, f.path))), ...[...dirs].map((d) => sync(d).catch(() => undefined))]);
+    // at most SYNC_CONCURRENCY at once: an app may write many small files, and the thread pool serves everyone
+    const jobs = [...files.map((f) => () => sync(join(outputDir, f.path))), ...[...dirs].map((d) => () => sync(d).catch(() => undefined))];
+    for (let i = 0; i < jobs.length; i += SYNC_CONCURRENCY) await Promise.all(jobs.slice(i, i + SYNC_CONCURRENCY).map((job) => job()));
   }
 
   /**
