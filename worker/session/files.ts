@@ -2,6 +2,7 @@
  * The output directory of a run as the `revealed` frame carries it: every regular file, its path relative to /out
  * with `/` separators, its bytes in base64, sorted by path (byte order) so that equal outputs give equal frames.
  */
+import { lstatSync, readFileSync } from "node:fs";
 import { lstat, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { z } from "zod";
@@ -27,6 +28,21 @@ async function walk(dir: string, prefix: string, out: ResultFileFrame[]): Promis
     else if (entry.isFile()) out.push({ path: rel, base64: (await readFile(full)).toString("base64") });
     else throw new WorkerError("STORE_CORRUPT", `the output ${rel} in ${dir} is neither a file nor a directory`);
   }
+}
+
+/**
+ * The listed files of a run's output (`paths`, relative, `/`-separated) as `readResultFiles` gives them, read at once:
+ * for a small output that goes into its commit record. Undefined when one is not a regular file (the reveal's own
+ * read then refuses it).
+ */
+export function readListedFiles(dir: string, paths: readonly string[]): ResultFileFrame[] | undefined {
+  const files: ResultFileFrame[] = [];
+  for (const path of paths) {
+    const full = join(dir, ...path.split("/"));
+    if (!lstatSync(full, { throwIfNoEntry: false })?.isFile()) return undefined;
+    files.push({ path, base64: readFileSync(full).toString("base64") });
+  }
+  return files.sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path)));
 }
 
 /** The size a list of files adds to a frame (base64 plus JSON punctuation). */

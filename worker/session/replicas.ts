@@ -25,9 +25,9 @@ import { WorkerError, oneLine } from "../core/errors";
 import { Limiter } from "../core/limiter";
 import { commitTo, resultDigestOf } from "../core/result";
 import type { WorkerChain } from "../chain/client";
-import type { CommitRecord, CommitStore } from "../store/commits";
+import { OUTPUT_IN_RECORD_MAX_BYTES, type CommitRecord, type CommitStore } from "../store/commits";
 import type { SessionDomain, TaskFrame } from "./client";
-import { framedSize, readResultFiles } from "./files";
+import { framedSize, readListedFiles, readResultFiles } from "./files";
 
 type AssignFrame = Extract<TaskFrame, { type: "assign" }>;
 type RevealFrame = Extract<TaskFrame, { type: "reveal" }>;
@@ -145,8 +145,10 @@ export class ReplicaHandler {
       } finally {
         release();
       }
-      // the output goes to disk for good while the commit is signed: the record must never name files a crash can lose
-      const outputDurable = this.modules.store.syncOutput(outputDir, run.files);
+      // the record must never name files a crash can lose: a small output goes into the record itself; a larger one
+      // goes to disk for good while the commit is signed
+      const inRecord = run.outputBytes <= OUTPUT_IN_RECORD_MAX_BYTES ? readListedFiles(outputDir, run.files.map((f) => f.path)) : undefined;
+      const outputDurable = inRecord ? Promise.resolve() : this.modules.store.syncOutput(outputDir, run.files);
       outputDurable.catch(() => undefined); // awaited below, unless the commit stops before
       const digest = committedDigest(resultDigestOf(run, frame.callback), this.opts.behaviour);
       replica.state = "committing";
@@ -180,6 +182,7 @@ export class ReplicaHandler {
         hub: domain.hub,
         callback: frame.callback,
         outputDir,
+        ...(inRecord ? { files: inRecord } : {}),
         committedAt: Date.now(),
       });
       if (signal.aborted) return void log.info("cancelled after its commit was recorded: commit not sent");
@@ -313,7 +316,7 @@ export class ReplicaHandler {
     if (!record) return this.fail(frame, log, new WorkerError("UNKNOWN_TASK", "reveal asked, but this worker holds no commit for the task"));
     if (this.opts.behaviour === "silent") return void log.info("silent behaviour (test hook): reveal withheld");
     try {
-      const files = await readResultFiles(record.outputDir);
+      const files = record.files ?? (await readResultFiles(record.outputDir));
       if (framedSize(files) > MAX_FRAME_BYTES - FRAME_OVERHEAD) {
         throw new WorkerError("RESULT_TOO_LARGE", `the result files take ${framedSize(files)} bytes in a frame, more than the session allows`);
       }

@@ -14,7 +14,8 @@
  * the task's record file empty and makes its directory entry durable (fsync of the directory), off the event loop;
  * `record` then only fills it and flushes it (write, fdatasync). Without a reservation, or when filling fails, the
  * record is written the atomic way above. `release` deletes the empty file of a run that ends without a commit.
- * Before the record, the run's output is made durable too (`syncOutput`): a record always names files on disk.
+ * Before the record, the run's output is made durable too (`syncOutput`): a record always names files on disk. A
+ * small output is kept in the record itself instead (`files`), and needs no fsync of its own.
  *
  * A record file that cannot be read back is set aside as `<name>.corrupt` and its task is blocked: the worker will not
  * commit for it again, since it no longer knows what it committed (a crash while a reserved file was being filled can
@@ -23,7 +24,7 @@
  * the store opens.
  */
 import { randomBytes } from "node:crypto";
-import { closeSync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, constants, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { open, rename, rm } from "node:fs/promises";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { z } from "zod";
@@ -34,6 +35,8 @@ const TASK_FILE = /^(0x[0-9a-f]{64})\.json$/;
 const TEMP_PREFIX = ".tmp-";
 /** fsyncs `syncOutput` runs at once */
 const SYNC_CONCURRENCY = 8;
+/** An output of at most this many bytes is kept in its commit record (`files`) rather than fsynced on its own. */
+export const OUTPUT_IN_RECORD_MAX_BYTES = 16 * 1024;
 
 export const CommitRecord = z
   .object({
@@ -54,6 +57,11 @@ export const CommitRecord = z
     /** the deal has an on-chain callback: /out/callback-data travels with the reveal */
     callback: z.boolean(),
     outputDir: z.string().min(1),
+    /**
+     * the output itself when it is small (`OUTPUT_IN_RECORD_MAX_BYTES`), as the `revealed` frame carries it: durable
+     * with the record, so a reveal never depends on the output directory (which is then not fsynced)
+     */
+    files: z.array(z.object({ path: z.string().min(1).max(1024), base64: z.string() }).strict()).max(1000).optional(),
     committedAt: z.number().int(),
     revealedAt: z.number().int().optional(),
     /** the scheduler cancelled the replica after its commit: no longer announced as pending */
@@ -140,7 +148,8 @@ export class CommitStore {
       for (let d = dirname(join(outputDir, f.path)); d.startsWith(outputDir + sep); d = dirname(d)) dirs.add(d);
     }
     const sync = async (path: string) => {
-      const handle = await open(path, "r");
+      // never through a link an app may have left in its output (a link there fails the commit: no reveal sends it)
+      const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
       try {
         await handle.sync();
       } finally {

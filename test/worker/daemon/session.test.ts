@@ -237,6 +237,20 @@ describe("worker daemon: session with a scheduler", function () {
     expect(scheduler.sessions).to.have.length(1);
   });
 
+  it("keeps a small output in the commit record: the reveal needs no output directory", async function () {
+    await startDaemon();
+    const session = await scheduler.login();
+    const frame = assign({ app: appRef("sieve"), args: ["--n", "1000"] });
+    await commitOf(session, frame);
+    const record = new CommitStore(dataDir).get(frame.taskId)!;
+    expect(record.files?.map((f) => f.path)).to.deep.equal(["result.json"]);
+    await rm(record.outputDir, { recursive: true, force: true }); // lost (it was never fsynced)
+
+    const revealed = await revealOf(session, frame);
+    expect(revealed.files).to.deep.equal(record.files);
+    expect(await digestOfFiles(revealed.files)).to.equal(revealed.resultDigest);
+  });
+
   it("after a restart between commit and reveal, announces the commit as pending and reveals it from disk", async function () {
     const first = await startDaemon();
     const s1 = await scheduler.login();

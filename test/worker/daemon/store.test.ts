@@ -5,7 +5,7 @@
  */
 import { expect } from "chai";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ZeroHash, keccak256, toUtf8Bytes } from "ethers";
@@ -159,6 +159,9 @@ describe("worker store: commit records", function () {
     await store.syncOutput(c.outputDir, []); // an empty output: its directory only
     const e = await store.syncOutput(c.outputDir, [{ path: "gone.txt" }]).then(() => null, (err: NodeJS.ErrnoException) => err);
     expect(e?.code).to.equal("ENOENT");
+    await symlink("/dev/null", join(c.outputDir, "link"));
+    const link = await store.syncOutput(c.outputDir, [{ path: "link" }]).then(() => null, (err: NodeJS.ErrnoException) => err);
+    expect(link?.code, "a link is not followed").to.equal("ELOOP");
   });
 
   describe("reserve: the record's file made while the task runs, filled by the commit", function () {
