@@ -227,11 +227,13 @@ export class CommitStore {
   }
 
   /** The record of the task with some fields changed, written durably (no-op for an unknown task). */
-  async update(taskId: string, change: Partial<Pick<CommitRecord, "replicaId" | "revealedAt" | "abandonedAt" | "outputsRemovedAt">>): Promise<CommitRecord | undefined> {
+  async update(taskId: string, change: Partial<Pick<CommitRecord, "replicaId" | "revealedAt" | "abandonedAt" | "outputsRemovedAt" | "files">>): Promise<CommitRecord | undefined> {
     const key = taskId.toLowerCase();
     const current = this.records.get(key);
     if (!current) return undefined;
-    const next = CommitRecord.parse({ ...current, ...change });
+    const merged: Record<string, unknown> = { ...current, ...change };
+    for (const field of Object.keys(merged)) if (merged[field] === undefined) delete merged[field]; // a field cleared
+    const next = CommitRecord.parse(merged);
     this.records.set(key, next);
     await this.write(key, next, { background: true });
     return next;
@@ -262,7 +264,7 @@ export class CommitStore {
       const done = r.revealedAt ?? r.abandonedAt;
       if (done !== undefined && r.outputsRemovedAt === undefined && done < opts.now - opts.keepOutputsMs) {
         await this.removeOutput(r.outputDir);
-        await this.update(r.taskId, { outputsRemovedAt: opts.now });
+        await this.update(r.taskId, { outputsRemovedAt: opts.now, files: undefined }); // the output kept in the record goes too
         outputs.push(r.taskId);
       }
     }

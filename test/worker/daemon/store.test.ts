@@ -231,7 +231,7 @@ describe("worker store: commit records", function () {
   it("prunes revealed outputs after keepOutputsMs and records after keepRecordsMs, nothing outside outputs/", async function () {
     const store = new CommitStore(dir);
     const old = commit(store, 1, { committedAt: 0 });
-    const revealed = commit(store, 2, { committedAt: 100_000 });
+    const revealed = commit(store, 2, { committedAt: 100_000, files: [{ path: "result.json", base64: "e30=" }] });
     const outside = await mkdtemp(join(tmpdir(), "concord-outside-"));
     const rogue = commit(store, 3, { committedAt: 100_000, outputDir: outside });
     for (const c of [old, revealed]) await mkdir(c.outputDir, { recursive: true });
@@ -248,6 +248,8 @@ describe("worker store: commit records", function () {
     const reopened = new CommitStore(dir);
     expect(reopened.get(old.taskId)).to.equal(undefined);
     expect(reopened.get(revealed.taskId)!.outputsRemovedAt).to.equal(200_000);
+    expect(reopened.get(revealed.taskId), "the output kept in the record goes with the outputs").to.not.have.property("files");
+    expect(store.get(revealed.taskId)).to.not.have.property("files");
     await rm(outside, { recursive: true, force: true });
   });
 
