@@ -34,7 +34,11 @@ export const PROTOCOL_VERSION = 1;
 /** A result file travels base64-encoded inside `revealed`; the whole frame is capped by the scheduler. */
 export const MAX_FRAME_BYTES = 24 * 1024 * 1024;
 
-export const ResultFile = z.object({ path: z.string().min(1).max(1024), base64: z.string() }).strict();
+/** Files of one result at most, and characters of one file's path (the `revealed` frame's limits). */
+export const MAX_RESULT_FILES = 1000;
+export const MAX_RESULT_PATH = 1024;
+
+export const ResultFile = z.object({ path: z.string().min(1).max(MAX_RESULT_PATH), base64: z.string() }).strict();
 
 /** Frames the scheduler sends. */
 export const SchedulerFrame = z.discriminatedUnion("type", [
@@ -103,7 +107,7 @@ export const WorkerFrame = z.discriminatedUnion("type", [
       taskId: bytes32,
       resultDigest: bytes32,
       signature: hex(),
-      files: z.array(ResultFile).max(1000),
+      files: z.array(ResultFile).max(MAX_RESULT_FILES),
       callbackData: hex().nullable(),
     })
     .strict(),

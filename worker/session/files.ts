@@ -2,11 +2,11 @@
  * The output directory of a run as the `revealed` frame carries it: every regular file, its path relative to /out
  * with `/` separators, its bytes in base64, sorted by path (byte order) so that equal outputs give equal frames.
  */
-import { lstatSync, readFileSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readFileSync } from "node:fs";
 import { lstat, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { z } from "zod";
-import type { ResultFile } from "../../sdk/session";
+import { MAX_RESULT_FILES, MAX_RESULT_PATH, type ResultFile } from "../../sdk/session";
 import { WorkerError } from "../core/errors";
 
 export type ResultFileFrame = z.infer<typeof ResultFile>;
@@ -38,11 +38,36 @@ async function walk(dir: string, prefix: string, out: ResultFileFrame[]): Promis
 export function readListedFiles(dir: string, paths: readonly string[]): ResultFileFrame[] | undefined {
   const files: ResultFileFrame[] = [];
   for (const path of paths) {
-    const full = join(dir, ...path.split("/"));
-    if (!lstatSync(full, { throwIfNoEntry: false })?.isFile()) return undefined;
-    files.push({ path, base64: readFileSync(full).toString("base64") });
+    let fd: number;
+    try {
+      fd = openSync(join(dir, ...path.split("/")), constants.O_RDONLY | constants.O_NOFOLLOW);
+    } catch {
+      return undefined;
+    }
+    try {
+      if (!fstatSync(fd).isFile()) return undefined;
+      files.push({ path, base64: readFileSync(fd).toString("base64") });
+    } finally {
+      closeSync(fd);
+    }
   }
   return files.sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path)));
+}
+
+/**
+ * Why an output (its files' paths and sizes) could never travel in a `revealed` frame, or null when it can: checked
+ * before the commit, since a commit that can never be revealed costs the worker its stake. The estimate counts each
+ * path as JSON writes it (escapes included), and `frameBudget` leaves room for the rest of the frame.
+ */
+export function unrevealable(files: readonly { path: string; size: number }[], frameBudget: number): WorkerError | null {
+  if (files.length > MAX_RESULT_FILES) {
+    return new WorkerError("RESULT_TOO_LARGE", `the output has ${files.length} files, more than the ${MAX_RESULT_FILES} a reveal carries`);
+  }
+  const long = files.find((f) => f.path.length > MAX_RESULT_PATH);
+  if (long) return new WorkerError("RESULT_TOO_LARGE", `an output path is ${long.path.length} characters long, more than ${MAX_RESULT_PATH}`);
+  const framed = files.reduce((n, f) => n + 4 * Math.ceil(f.size / 3) + JSON.stringify(f.path).length + 32, 0);
+  if (framed > frameBudget) return new WorkerError("RESULT_TOO_LARGE", `the output takes ${framed} bytes in a frame, more than the session allows`);
+  return null;
 }
 
 /** The size a list of files adds to a frame (base64 plus JSON punctuation). */

@@ -25,9 +25,9 @@ import { WorkerError, oneLine } from "../core/errors";
 import { Limiter } from "../core/limiter";
 import { commitTo, resultDigestOf } from "../core/result";
 import type { WorkerChain } from "../chain/client";
-import { OUTPUT_IN_RECORD_MAX_BYTES, type CommitRecord, type CommitStore } from "../store/commits";
+import { OUTPUT_IN_RECORD_MAX_BYTES, OUTPUT_IN_RECORD_MAX_FILES, type CommitRecord, type CommitStore } from "../store/commits";
 import type { SessionDomain, TaskFrame } from "./client";
-import { framedSize, readListedFiles, readResultFiles } from "./files";
+import { framedSize, readListedFiles, readResultFiles, unrevealable } from "./files";
 
 type AssignFrame = Extract<TaskFrame, { type: "assign" }>;
 type RevealFrame = Extract<TaskFrame, { type: "reveal" }>;
@@ -145,9 +145,12 @@ export class ReplicaHandler {
       } finally {
         release();
       }
+      const refused = unrevealable(run.files, MAX_FRAME_BYTES - FRAME_OVERHEAD);
+      if (refused) throw refused; // never committed: it could never be revealed
       // the record must never name files a crash can lose: a small output goes into the record itself; a larger one
       // goes to disk for good while the commit is signed
-      const inRecord = run.outputBytes <= OUTPUT_IN_RECORD_MAX_BYTES ? readListedFiles(outputDir, run.files.map((f) => f.path)) : undefined;
+      const small = run.outputBytes <= OUTPUT_IN_RECORD_MAX_BYTES && run.files.length <= OUTPUT_IN_RECORD_MAX_FILES;
+      const inRecord = small ? readListedFiles(outputDir, run.files.map((f) => f.path)) : undefined;
       const outputDurable = inRecord ? Promise.resolve() : this.modules.store.syncOutput(outputDir, run.files);
       outputDurable.catch(() => undefined); // awaited below, unless the commit stops before
       const digest = committedDigest(resultDigestOf(run, frame.callback), this.opts.behaviour);

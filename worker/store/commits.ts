@@ -35,8 +35,12 @@ const TASK_FILE = /^(0x[0-9a-f]{64})\.json$/;
 const TEMP_PREFIX = ".tmp-";
 /** fsyncs `syncOutput` runs at once */
 const SYNC_CONCURRENCY = 8;
-/** An output of at most this many bytes is kept in its commit record (`files`) rather than fsynced on its own. */
+/**
+ * An output of at most this many bytes in at most this many files is kept in its commit record (`files`) rather than
+ * fsynced on its own: the record stays a few tens of KB at most.
+ */
 export const OUTPUT_IN_RECORD_MAX_BYTES = 16 * 1024;
+export const OUTPUT_IN_RECORD_MAX_FILES = 16;
 
 export const CommitRecord = z
   .object({
@@ -368,7 +372,7 @@ export class CommitStore {
 
 /**
  * Writes `name` in `dir` so that after a crash it holds either the old content or the new, never a torn mix.
- * Synchronous on purpose (a record is a few hundred bytes): one turn of the event loop instead of eight round trips
+ * Synchronous on purpose (a record is a few hundred bytes, a few tens of KB with a small output in it): one turn of the event loop instead of eight round trips
  * through libuv's thread pool, each of which waits for a CPU when the machine is busy, and a commit waits for it.
  */
 async function writeDurably(dir: string, name: string, text: string): Promise<void> {

@@ -10,6 +10,11 @@ import { committedDigest, parseBehaviour } from "../../../worker/core/behaviour"
 import { WorkerError } from "../../../worker/core/errors";
 import { Limiter } from "../../../worker/core/limiter";
 import { commitTo, resultDigestOf } from "../../../worker/core/result";
+import { readListedFiles, readResultFiles, unrevealable } from "../../../worker/session/files";
+import { MAX_RESULT_FILES, MAX_RESULT_PATH } from "../../../sdk/session";
+import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 const DIGEST = keccak256(toUtf8Bytes("a result"));
 const TASK = keccak256(toUtf8Bytes("a task"));
@@ -114,5 +119,46 @@ describe("worker core", function () {
       held(); // idempotent
       expect(limiter.running).to.equal(0);
     });
+  });
+});
+
+describe("worker session files: what may be committed and kept in the record", function () {
+  const budget = 1_000_000;
+
+  it("unrevealable: an output that fits a revealed frame passes; too many files, a too long path, too many bytes do not", function () {
+    expect(unrevealable([{ path: "result.json", size: 100 }], budget)).to.equal(null);
+    expect(unrevealable([], budget), "an empty output").to.equal(null);
+    const many = Array.from({ length: MAX_RESULT_FILES + 1 }, (_, i) => ({ path: `f${i}`, size: 0 }));
+    expect(unrevealable(many.slice(0, MAX_RESULT_FILES), budget)).to.equal(null);
+    const cases: [string, { path: string; size: number }[], RegExp][] = [
+      ["too many files", many, /1001 files, more than the 1000/],
+      ["a path too long", [{ path: "p".repeat(MAX_RESULT_PATH + 1), size: 1 }], /1025 characters long/],
+      ["too many bytes", [{ path: "big", size: budget }], /bytes in a frame, more than the session allows/],
+      // JSON escapes a control character six-fold: the estimate counts the path as it travels
+      ["escaped paths", Array.from({ length: 200 }, (_, i) => ({ path: `${i}` + "\u0001".repeat(1000), size: 0 })), /bytes in a frame/],
+    ];
+    for (const [name, files, message] of cases) {
+      const e = unrevealable(files, budget);
+      expect(e?.code, name).to.equal("RESULT_TOO_LARGE");
+      expect(e?.message, name).to.match(message);
+    }
+  });
+
+  it("readListedFiles: the listed files as the reveal reads them (byte order of paths, base64), none through a link", async function () {
+    const dir = await mkdtemp(join(tmpdir(), "concord-files-"));
+    try {
+      await mkdir(join(dir, "a"), { recursive: true });
+      await writeFile(join(dir, "a", "b"), "nested");
+      await writeFile(join(dir, "a.txt"), "");
+      await writeFile(join(dir, "result.json"), "{}");
+      const listed = readListedFiles(dir, ["result.json", "a.txt", "a/b"]);
+      expect(listed).to.deep.equal(await readResultFiles(dir));
+      expect(listed!.map((f) => f.path)).to.deep.equal(["a.txt", "a/b", "result.json"]);
+      await symlink(join(dir, "result.json"), join(dir, "link"));
+      expect(readListedFiles(dir, ["result.json", "link"]), "a link: not kept in the record").to.equal(undefined);
+      expect(readListedFiles(dir, ["gone"])).to.equal(undefined);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
