@@ -632,7 +632,7 @@ export class JobRouter {
     const items = relayed.map((r) => ({ dealId: task.dealId, index: BigInt(task.index), worker: r.worker, resultHash: r.resultHash!, resultSeal: r.resultSeal!, signature: r.contributionSignature! }));
     const failedBefore = lastTaskEventAt(this.m.db, task.taskId, "relay.failed") !== null;
     const lastUsed = failedBefore ? undefined : this.contributeGasUsed.get(items.length);
-    if (speculative && (lastUsed === undefined || !this.matching.has(task.dealId) || this.opts.commitMode !== "relay")) return;
+    if (speculative && (lastUsed === undefined || !this.matching.has(task.dealId))) return; // waits for the DealMatched
     const gasLimit = lastUsed === undefined ? undefined : unestimatedBatchGas(lastUsed);
     updateTask(this.m.db, task.taskId, { consensusHash: consensus.winner!.resultHash });
     setTaskStatus(this.m.db, task.taskId, "committing");
