@@ -166,8 +166,10 @@ export class FakeChain implements ChainPart {
   failViewDeal = 0;
   /** contributeBatch stays pending until the test sends and mines (or fails) it */
   holdBatches = false;
-  /** how far the chain's clock (latestBlock) is ahead of the host's, in seconds */
+  /** how far the chain's clock (latestBlock) is ahead of the host's at the world's start, in seconds */
   clockAheadSec = 0;
+  /** the chain's clock stands still but for `clockAheadSec`: a second ticking by during a test moves no deadline */
+  private readonly clockBase = nowSec();
   /** the gas each write uses (revealBatch: by number of reveals) */
   readonly gas = { contributeBatch: 100_000n, revealBatch: (reveals: number) => 44_000n + 26_482n * BigInt(reveals), finalize: 98_764n };
   private seq = 0;
@@ -243,7 +245,7 @@ export class FakeChain implements ChainPart {
 
   async latestBlock(): Promise<{ number: number; timestamp: number }> {
     this.calls.latestBlock += 1;
-    return { number: 300, timestamp: nowSec() + this.clockAheadSec };
+    return { number: 300, timestamp: this.clockBase + this.clockAheadSec };
   }
 
   /**
@@ -258,7 +260,7 @@ export class FakeChain implements ChainPart {
     // the Hub's consensus: the hash most items carry (relayPlan puts the divergent ones first)
     const count = (h: string) => items.filter((c) => c.resultHash === h).length;
     const consensusHash = items.map((c) => c.resultHash).reduce((best, h) => (count(h) > count(best) ? h : best));
-    events.push({ name: "ConsensusReached", args: { taskId, consensusHash, revealDeadline: BigInt(nowSec() + this.clockAheadSec + 2 * TIMEREF) }, ...tx.at(items.length) });
+    events.push({ name: "ConsensusReached", args: { taskId, consensusHash, revealDeadline: BigInt(this.clockBase + this.clockAheadSec + 2 * TIMEREF) }, ...tx.at(items.length) });
     const gate = new Deferred<boolean>();
     const batch = { mined: gate.promise, settled: false };
     const call = this.record({ method: "contributeBatch", taskId, items, ...(opts.gasLimit === undefined ? {} : { gasLimit: opts.gasLimit }) }, { hash: tx.hash, blockNumber: tx.blockNumber, gasUsed: this.gas.contributeBatch, events });
