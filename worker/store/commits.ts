@@ -28,6 +28,7 @@ import { closeSync, constants, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSyn
 import { open, rename, rm } from "node:fs/promises";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { z } from "zod";
+import { MAX_RESULT_FILES, ResultFile } from "../../sdk/session";
 import { WorkerError } from "../core/errors";
 
 const bytes32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/);
@@ -65,7 +66,7 @@ export const CommitRecord = z
      * the output itself when it is small (`OUTPUT_IN_RECORD_MAX_BYTES`), as the `revealed` frame carries it: durable
      * with the record, so a reveal never depends on the output directory (which is then not fsynced)
      */
-    files: z.array(z.object({ path: z.string().min(1).max(1024), base64: z.string() }).strict()).max(1000).optional(),
+    files: z.array(ResultFile).max(MAX_RESULT_FILES).optional(),
     committedAt: z.number().int(),
     revealedAt: z.number().int().optional(),
     /** the scheduler cancelled the replica after its commit: no longer announced as pending */
@@ -151,15 +152,8 @@ export class CommitStore {
     for (const f of files) {
       for (let d = dirname(join(outputDir, f.path)); d.startsWith(outputDir + sep); d = dirname(d)) dirs.add(d);
     }
-    const sync = async (path: string) => {
-      // never through a link an app may have left in its output (a link there fails the commit: no reveal sends it)
-      const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
-      try {
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-    };
+    // never through a link an app may have left in its output (a link there fails the commit: no reveal sends it)
+    const sync = (path: string) => fsyncPath(path, constants.O_RDONLY | constants.O_NOFOLLOW);
     // at most SYNC_CONCURRENCY at once: an app may write many small files, and the thread pool serves everyone
     const jobs = [...files.map((f) => () => sync(join(outputDir, f.path))), ...[...dirs].map((d) => () => sync(d).catch(() => undefined))];
     for (let i = 0; i < jobs.length; i += SYNC_CONCURRENCY) await Promise.all(jobs.slice(i, i + SYNC_CONCURRENCY).map((job) => job()));
@@ -177,12 +171,7 @@ export class CommitStore {
     void this.enqueue(key, async () => {
       const file = await open(this.fileOf(key), "w", 0o600); // empty: a leftover reservation is reused
       await file.close();
-      const dir = await open(this.commitsDir, "r");
-      try {
-        await dir.sync();
-      } finally {
-        await dir.close();
-      }
+      await fsyncPath(this.commitsDir);
       this.reserved.add(key);
     }).catch(() => this.reserved.delete(key));
   }
@@ -372,8 +361,9 @@ export class CommitStore {
 
 /**
  * Writes `name` in `dir` so that after a crash it holds either the old content or the new, never a torn mix.
- * Synchronous on purpose (a record is a few hundred bytes, a few tens of KB with a small output in it): one turn of the event loop instead of eight round trips
- * through libuv's thread pool, each of which waits for a CPU when the machine is busy, and a commit waits for it.
+ * Synchronous on purpose (a record is a few hundred bytes, a few tens of KB with a small output in it): one turn of
+ * the event loop instead of eight round trips through libuv's thread pool, each of which waits for a CPU when the
+ * machine is busy, and a commit waits for it.
  */
 async function writeDurably(dir: string, name: string, text: string): Promise<void> {
   const temp = join(dir, `${TEMP_PREFIX}${name}-${randomBytes(6).toString("hex")}`);
@@ -413,15 +403,16 @@ async function writeDurablyInBackground(dir: string, name: string, text: string)
     await rm(temp, { force: true }).catch(() => undefined); // the rename's error is the one to report
     throw e;
   }
+  await fsyncPath(dir).catch(() => undefined); // best effort, as syncDirectory
+}
+
+/** fsync of a file or directory through the thread pool. */
+async function fsyncPath(path: string, flags: number = constants.O_RDONLY): Promise<void> {
+  const handle = await open(path, flags);
   try {
-    const handle = await open(dir, "r");
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  } catch {
-    // best effort, as syncDirectory
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }
 

@@ -13,7 +13,8 @@
  *
  * Steps: pin the environment (below), load sql.js (SQLite compiled to WebAssembly), open the dataset (a SQLite file,
  * recognised by its 16-byte header, or a CSV file loaded into one table, see csv-core.js, whose database image the
- * thread keeps for the next job on the same file: `csvImages`; none: an empty in-memory database), cap SQLite's heap, set `PRAGMA query_only = 1`, then run the one statement row by row and stop as soon
+ * thread keeps for the next job on the same file: `csvImages`; none: an empty in-memory database), cap SQLite's heap,
+ * set `PRAGMA query_only = 1`, then run the one statement row by row and stop as soon
  * as the rows outgrow the output limit. The query was already accepted by check.ts; this thread still refuses a
  * second statement and, through query_only, any write.
  *
